@@ -1,0 +1,43 @@
+# One command to run the service, one to test it; both set up .venv from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format openapi bench backtest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed-run $@
+
+run: $(VENV)/.installed-run  ## set up and serve on $TRACKING_HOST:$TRACKING_PORT (127.0.0.1:8000)
+	$(BIN)/tracking-service serve
+
+test: $(VENV)/.installed-dev  ## set up and run lint plus the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+openapi: $(VENV)/.installed-dev  ## regenerate openapi.yaml from the app
+	$(BIN)/python -m tracking_service.openapi_export openapi.yaml
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/estimate_load.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Carrier adapters behind one protocol, and the normalized status vocabulary."""

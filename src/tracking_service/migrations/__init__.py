@@ -1,0 +1,1 @@
+"""Alembic migrations, run programmatically by `tracking_service.migrate`."""

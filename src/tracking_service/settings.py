@@ -1,0 +1,52 @@
+"""Service settings, read from `TRACKING_*` environment variables and a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def bundled_rules_path(name: str = "us_shop.toml") -> Path:
+    """Path of a sample rules file shipped inside the package."""
+    return Path(str(resources.files("tracking_service") / "rules" / name))
+
+
+class Settings(BaseSettings):
+    """Everything configurable; every field maps to `TRACKING_<FIELD>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/tracking.db",
+        description="Plain SQLAlchemy URL: sqlite:///path.db or postgresql://user@host:5432/db",
+    )
+    rules_file: Path = Field(default_factory=bundled_rules_path)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    api_keys: list[str] = Field(default_factory=list)
+
+    # Carriers (issue 4): all optional; a carrier without credentials is "not configured".
+    ups_client_id: str | None = None
+    ups_client_secret: SecretStr | None = None
+    ups_base_url: str = "https://onlinetools.ups.com"
+    fedex_client_id: str | None = None
+    fedex_client_secret: SecretStr | None = None
+    fedex_base_url: str = "https://apis.fedex.com"
+    usps_client_id: str | None = None
+    usps_client_secret: SecretStr | None = None
+    usps_base_url: str = "https://apis.usps.com"
+    dhl_api_key: SecretStr | None = None
+    dhl_base_url: str = "https://api-eu.dhl.com"
+    simulated_base_url: str = "http://127.0.0.1:8900"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
