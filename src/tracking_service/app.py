@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from tracking_service import __version__
 from tracking_service.api import estimates, health
-from tracking_service.api.problems import install_problem_handlers
+from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
 from tracking_service.db import create_engine
+from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
 from tracking_service.migrate import upgrade_if_behind
 from tracking_service.settings import Settings, get_settings
@@ -47,7 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.rules = rules
+    app.state.estimator = Estimator(rules)  # calendars and caches, built once per rules load
     install_problem_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schemas(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health.router)
     app.include_router(estimates.router)
     return app

@@ -62,6 +62,8 @@ class DeliveryRecord(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=32)
     service: str | None = Field(default=None, max_length=64)
     promised_date: date | None = None
+    origin_tz: str | None = Field(default=None, max_length=64, description="IANA zone")
+    dest_tz: str | None = Field(default=None, max_length=64, description="IANA zone")
     origin_lat: float | None = None
     origin_lng: float | None = None
     dest_lat: float | None = None

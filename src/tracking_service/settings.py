@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     dhl_api_key: SecretStr | None = None
     dhl_base_url: str = "https://api-eu.dhl.com"
     simulated_base_url: str = "http://127.0.0.1:8900"
+    # Carrier call limits per process (token bucket + concurrent requests). Defaults sit under
+    # the published limits: FedEx 1,400 tx/10 s; DHL starter 1 call/s; UPS unpublished and
+    # USPS hourly quota, so modest.
+    ups_requests_per_second: float = Field(default=5.0, gt=0)
+    ups_max_concurrency: int = Field(default=4, ge=1)
+    fedex_requests_per_second: float = Field(default=100.0, gt=0)
+    fedex_max_concurrency: int = Field(default=16, ge=1)
+    usps_requests_per_second: float = Field(default=1.0, gt=0)
+    usps_max_concurrency: int = Field(default=2, ge=1)
+    dhl_requests_per_second: float = Field(default=1.0, gt=0)
+    dhl_max_concurrency: int = Field(default=1, ge=1)
+    simulated_requests_per_second: float = Field(default=2000.0, gt=0)
+    simulated_max_concurrency: int = Field(default=64, ge=1)
+    carrier_timeout_seconds: float = Field(default=15.0, gt=0)
+    carrier_max_attempts: int = Field(default=4, ge=1, description="tries per call, retries incl.")
 
 
 @lru_cache

@@ -100,7 +100,7 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     out = []
     for err in exc.errors():
-        msg = str(err.get("msg", "invalid value"))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":
             ctx = err.get("ctx") or {}
             msg = f"malformed JSON: {ctx.get('error', msg)}"
@@ -165,9 +165,17 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries declaring problem+json bodies for the given statuses."""
     return {
         status: {
-            "model": Problem,
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status in statuses
     }
+
+
+def add_problem_schemas(document: dict[str, Any]) -> dict[str, Any]:
+    """Put `Problem` and `FieldError` in the document's components (routes refer to them)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    generated = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(generated.pop("$defs", {}))
+    schemas["Problem"] = generated
+    return document

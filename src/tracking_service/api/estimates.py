@@ -1,0 +1,374 @@
+"""Checkout: `POST /v1/estimates` (a delivery promise per shipping option) and
+`GET /v1/shipping-options` (what the rules offer).
+
+Both answer from the rules compiled in memory (`app.state.estimator`); neither touches the
+database. Inputs are strict: an integer is not a timestamp, a number is not a postal code,
+unknown fields are refused. An unknown origin or option code is a 422 naming the field (it is a
+value in the request body, not a resource in the URL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from tracking_service.api.problems import FieldError, ProblemError, problem_responses
+from tracking_service.estimator.calendar import WEEKDAY_NAMES
+from tracking_service.estimator.estimate import (
+    Destination,
+    EstimateInputError,
+    EstimateResult,
+    Estimator,
+    Item,
+)
+
+router = APIRouter(prefix="/v1", tags=["estimates"])
+
+
+# --- strict input types -----------------------------------------------------------------------
+
+
+def _iso_instant(value: Any) -> datetime:
+    """An ISO 8601 string WITH a UTC offset; numbers (epoch seconds) and naive times refused."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date-time (2024-11-25T14:00:00-05:00)") from None
+    else:
+        raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("needs a UTC offset (Z or +hh:mm): the instant is ambiguous without one")
+    return parsed
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date string (2024-12-15)")
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_instant)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DestinationIn(_Strict):
+    country: str = Field(
+        min_length=2, max_length=2, description="ISO 3166-1 alpha-2", examples=["US"]
+    )
+    postal_code: str = Field(
+        min_length=1,
+        max_length=16,
+        description="US ZIP (12345 or 12345-6789), Brazilian CEP (01310-100), or local form",
+        examples=["10001"],
+    )
+    subdivision: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=6,
+        description="State (ISO 3166-2 without country prefix); derived from US/BR postal codes",
+        examples=["NY"],
+    )
+
+
+class ItemIn(_Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=100_000)
+    available_on: IsoDate | None = Field(
+        default=None, description="Back-order or pre-order: the date the item is ready to ship"
+    )
+
+
+class EstimateRequest(_Strict):
+    destination: DestinationIn
+    origin: str | None = Field(
+        default=None, max_length=64, description="Origin id; default the first in the rules"
+    )
+    items: list[ItemIn] = Field(default_factory=list, max_length=200)
+    order_time: Instant | None = Field(
+        default=None,
+        description="ISO 8601 instant with offset; default now",
+        examples=["2020-11-25T15:30:00-05:00"],
+    )
+    options: list[str] | None = Field(
+        default=None, max_length=50, description="Shipping option codes to include; default all"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "destination": {"country": "US", "postal_code": "10001"},
+                    "order_time": "2020-11-25T15:30:00-05:00",
+                    "items": [{"sku": "MUG-01", "quantity": 2}],
+                }
+            ]
+        },
+    )
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class Price(BaseModel):
+    amount: str = Field(description="Decimal amount as a string", examples=["29.90"])
+    currency: str = Field(description="ISO 4217", examples=["USD"])
+
+
+class OptionEstimateOut(BaseModel):
+    option: str
+    name: str
+    carrier: str
+    service: str
+    price: Price
+    zone: str = Field(description="The rules zone whose transit days were used")
+    ship_date: date = Field(description="Local date the parcel is handed to the carrier")
+    earliest: date = Field(description="Earliest local delivery date at the destination")
+    latest: date = Field(description="Latest local delivery date at the destination")
+    confidence: float = Field(description="Stated probability of delivery within the window")
+    order_by: datetime = Field(description="UTC instant until which this promise holds")
+    explanation: list[str]
+    basis: Literal["rules", "history"]
+
+
+class UnavailableOut(BaseModel):
+    option: str
+    reason: str
+
+
+class ResolvedDestinationOut(BaseModel):
+    country: str
+    postal_code: str
+    subdivision: str | None
+    zones: list[str]
+
+
+class EstimateResponse(BaseModel):
+    origin: str
+    order_time: datetime = Field(description="The order instant used, in UTC")
+    destination: ResolvedDestinationOut
+    estimates: list[OptionEstimateOut]
+    unavailable: list[UnavailableOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "origin": "nyc-queens",
+                    "order_time": "2020-11-25T20:30:00Z",
+                    "destination": {
+                        "country": "US",
+                        "postal_code": "10001",
+                        "subdivision": "NY",
+                        "zones": ["nyc", "northeast"],
+                    },
+                    "estimates": [
+                        {
+                            "option": "next-day",
+                            "name": "Next-day express",
+                            "carrier": "ups",
+                            "service": "Next Day Air",
+                            "price": {"amount": "29.90", "currency": "USD"},
+                            "zone": "nyc",
+                            "ship_date": "2020-11-27",
+                            "earliest": "2020-11-28",
+                            "latest": "2020-11-28",
+                            "confidence": 0.9,
+                            "order_by": "2020-11-27T19:00:00Z",
+                            "explanation": [
+                                "ordered after the 14:00 cutoff in America/New_York: "
+                                "processed Fri 27 Nov",
+                                "Thanksgiving Day Thu 26 Nov skipped at nyc-queens",
+                                "ships Fri 27 Nov",
+                                "1 delivery day with ups to nyc: arrives on Sat 28 Nov",
+                            ],
+                            "basis": "rules",
+                        }
+                    ],
+                    "unavailable": [
+                        {"option": "same-day", "reason": "does not deliver to US 99501 (AK)"}
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class TransitOut(BaseModel):
+    zone: str
+    min: int
+    max: int
+
+
+class ShippingOptionOut(BaseModel):
+    code: str
+    name: str
+    carrier: str
+    service: str
+    price: Price
+    confidence: float
+    cutoff: str | None = Field(description="Option cutoff overriding the origin's (HH:MM:SS)")
+    handling_days: int | None
+    origins: list[str] = Field(description="Origins offering the option")
+    delivery_weekdays: list[str]
+    transit: list[TransitOut]
+
+
+class OriginOut(BaseModel):
+    id: str
+    name: str | None
+    country: str
+    subdivision: str | None
+    postal_code: str
+    time_zone: str
+    cutoff: str = Field(examples=["14:00:00"])
+    handling_days: int
+    working_weekdays: list[str]
+
+
+class ShippingOptionsResponse(BaseModel):
+    origins: list[OriginOut]
+    shipping_options: list[ShippingOptionOut]
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+def get_estimator(request: Request) -> Estimator:
+    """The compiled rules of this app (built at start-up; built here once if missing)."""
+    estimator: Estimator | None = getattr(request.app.state, "estimator", None)
+    if estimator is None:
+        estimator = Estimator(request.app.state.rules)
+        request.app.state.estimator = estimator
+    return estimator
+
+
+def _to_response(result: EstimateResult) -> EstimateResponse:
+    d = result.destination
+    return EstimateResponse(
+        origin=result.origin,
+        order_time=result.order_time,
+        destination=ResolvedDestinationOut(
+            country=d.country,
+            postal_code=d.postal_code,
+            subdivision=d.subdivision,
+            zones=list(d.zones),
+        ),
+        estimates=[
+            OptionEstimateOut(
+                option=e.option,
+                name=e.name,
+                carrier=e.carrier,
+                service=e.service,
+                price=Price(amount=str(e.price), currency=e.currency),
+                zone=e.zone,
+                ship_date=e.ship_date,
+                earliest=e.earliest,
+                latest=e.latest,
+                confidence=e.confidence,
+                order_by=e.order_by,
+                explanation=list(e.explanation),
+                basis=e.basis,
+            )
+            for e in result.estimates
+        ],
+        unavailable=[UnavailableOut(option=u.option, reason=u.reason) for u in result.unavailable],
+    )
+
+
+@router.post(
+    "/estimates",
+    response_model=EstimateResponse,
+    responses=problem_responses(400, 422, 500),
+    summary="Delivery promise for every shipping option",
+)
+async def create_estimate(body: EstimateRequest, request: Request) -> EstimateResponse:
+    """For each shipping option: ship date, delivery window (local dates at the destination),
+    order-by instant, confidence and a short explanation; options that cannot serve the
+    destination are listed under `unavailable` with the reason.
+
+    422 (problem+json, `errors[].field` names it) for an unknown country, an origin or option
+    code the rules do not have, an `order_time` without offset, a postal code that does not fit
+    the country, or a subdivision that contradicts the postal code.
+    """
+    estimator = get_estimator(request)
+    try:
+        result = estimator.estimate(
+            destination=Destination(
+                body.destination.country,
+                body.destination.postal_code,
+                body.destination.subdivision,
+            ),
+            order_time=body.order_time or datetime.now(UTC),
+            origin=body.origin,
+            items=[Item(i.sku, i.quantity, i.available_on) for i in body.items],
+            options=body.options,
+        )
+    except EstimateInputError as exc:
+        raise ProblemError(
+            422,
+            f"body.{exc.field}: {exc.message}",
+            kind="validation-error",
+            title="Invalid request",
+            errors=[FieldError(field=f"body.{exc.field}", message=exc.message, type="value_error")],
+        ) from None
+    return _to_response(result)
+
+
+@router.get(
+    "/shipping-options",
+    response_model=ShippingOptionsResponse,
+    responses=problem_responses(500),
+    summary="The origins and shipping options of the loaded rules",
+)
+async def list_shipping_options(request: Request) -> ShippingOptionsResponse:
+    rules = get_estimator(request).rules
+    all_origins = [o.id for o in rules.origins]
+    return ShippingOptionsResponse(
+        origins=[
+            OriginOut(
+                id=o.id,
+                name=o.name,
+                country=o.country,
+                subdivision=o.subdivision,
+                postal_code=o.postal_code,
+                time_zone=o.time_zone,
+                cutoff=o.cutoff.isoformat(),
+                handling_days=o.handling_days,
+                working_weekdays=[WEEKDAY_NAMES[d] for d in o.working_weekdays],
+            )
+            for o in rules.origins
+        ],
+        shipping_options=[
+            ShippingOptionOut(
+                code=s.code,
+                name=s.name,
+                carrier=s.carrier,
+                service=s.service,
+                price=Price(amount=str(s.price), currency=s.currency),
+                confidence=s.confidence,
+                cutoff=s.cutoff.isoformat() if s.cutoff else None,
+                handling_days=s.handling_days,
+                origins=list(s.origins) if s.origins is not None else all_origins,
+                delivery_weekdays=[WEEKDAY_NAMES[d] for d in s.delivery_weekdays],
+                transit=[TransitOut(zone=t.zone, min=t.min, max=t.max) for t in s.transit],
+            )
+            for s in rules.shipping_options
+        ],
+    )

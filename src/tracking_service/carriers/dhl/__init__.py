@@ -1,0 +1,1 @@
+"""DHL Shipment Tracking - Unified: status mapping, response parsing (pure) and the client."""

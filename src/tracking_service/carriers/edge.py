@@ -1,0 +1,116 @@
+"""What every HTTP carrier adapter does at its edge, written once.
+
+`HttpCarrierAdapter.track` normalizes and de-duplicates the numbers, answers malformed ones
+locally (`invalid_number`, no quota spent), splits the rest into batches of `max_batch`, runs
+the batches concurrently (the carrier's `CarrierHttp` enforces its limits) and turns every
+exception into typed failures, so one number or one batch never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from tracking_service.carriers.base import FailureKind, TrackingFailure, TrackingOutcome
+from tracking_service.carriers.http import CarrierCallError, CarrierHttp
+
+log = logging.getLogger(__name__)
+
+
+def normalize(number: str) -> str:
+    """What we send: no spaces or dashes, upper case (carriers' numbers are case-insensitive)."""
+    return re.sub(r"[\s-]", "", number).upper()
+
+
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
+
+
+def fail_all(
+    carrier: str,
+    numbers: Iterable[str],
+    kind: FailureKind,
+    message: str,
+    retry_after: float | None = None,
+) -> dict[str, TrackingOutcome]:
+    return {n: TrackingFailure(carrier, n, kind, message, retry_after=retry_after) for n in numbers}
+
+
+class HttpCarrierAdapter:
+    """Base of the real adapters: subclasses implement `_track_batch` and `invalid_reason`."""
+
+    code: str = ""
+    max_batch: int = 1
+
+    def __init__(self, http: CarrierHttp) -> None:
+        self.http = http
+
+    def invalid_reason(self, number: str) -> str | None:
+        """Why the carrier would reject `number` (normalized) outright, or None."""
+        return None
+
+    async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
+        raise NotImplementedError
+
+    async def _guarded_batch(self, numbers: list[str]) -> dict[str, TrackingOutcome]:
+        try:
+            outcomes = dict(await self._track_batch(numbers))
+        except CarrierCallError as exc:
+            log.warning("%s: %s (%d numbers)", self.code, exc.message, len(numbers))
+            return fail_all(self.code, numbers, exc.kind, exc.message, exc.retry_after)
+        except Exception as exc:  # the edge: nothing escapes an adapter
+            log.exception("%s: unexpected error tracking %s", self.code, numbers)
+            return fail_all(
+                self.code,
+                numbers,
+                FailureKind.UNAVAILABLE,
+                f"{self.code}: unexpected error ({type(exc).__name__}: {exc})",
+            )
+        for n in numbers:  # a parser that skipped a number must not lose it
+            if n not in outcomes:
+                outcomes[n] = TrackingFailure(
+                    self.code, n, FailureKind.BAD_RESPONSE, "the answer did not mention it"
+                )
+        return {n: outcomes[n] for n in numbers}
+
+    async def track(self, numbers: Sequence[str]) -> Mapping[str, TrackingOutcome]:
+        """One outcome per given number (keyed as given); never raises."""
+        try:
+            sent: dict[str, str] = {n: normalize(n) for n in numbers}
+            outcomes: dict[str, TrackingOutcome] = {}
+            to_ask: list[str] = []
+            for n in dict.fromkeys(sent.values()):
+                reason = self.invalid_reason(n)
+                if reason is None:
+                    to_ask.append(n)
+                else:
+                    outcomes[n] = TrackingFailure(self.code, n, FailureKind.INVALID_NUMBER, reason)
+            batches = chunked(to_ask, self.max_batch)
+            for answer in await asyncio.gather(*(self._guarded_batch(b) for b in batches)):
+                outcomes.update(answer)
+            return {given: outcomes[n] for given, n in sent.items()}
+        except Exception as exc:  # pragma: no cover - belt and braces
+            log.exception("%s: track failed", self.code)
+            return fail_all(
+                self.code, numbers, FailureKind.UNAVAILABLE, f"{self.code}: internal error: {exc}"
+            )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class NotConfiguredCarrier:
+    """A carrier without credentials: every number is `not_configured`, nothing is called."""
+
+    def __init__(self, code: str, max_batch: int, message: str) -> None:
+        self.code = code
+        self.max_batch = max_batch
+        self.message = message
+
+    async def track(self, numbers: Sequence[str]) -> Mapping[str, TrackingOutcome]:
+        return fail_all(self.code, numbers, FailureKind.NOT_CONFIGURED, self.message)
+
+    async def aclose(self) -> None:
+        return None

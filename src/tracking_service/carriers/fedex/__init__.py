@@ -1,0 +1,1 @@
+"""FedEx Track API: code mapping, response parsing (pure) and the HTTP client."""

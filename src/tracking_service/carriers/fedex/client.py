@@ -1,0 +1,63 @@
+"""FedEx Track API over HTTP (`track-trackingnumbers.json`): up to 30 numbers per POST."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Mapping
+
+from tracking_service.carriers.base import TrackingOutcome
+from tracking_service.carriers.edge import HttpCarrierAdapter
+from tracking_service.carriers.fedex.parse import parse_track_response
+from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
+from tracking_service.carriers.oauth import TokenProvider, send_authorized
+
+MAX_BATCH = 30  # "Maximum limit is 30" (trackingInfo)
+_NUMBER = re.compile(r"[A-Z0-9]{4,40}")
+
+
+def track_request_body(numbers: list[str]) -> dict[str, object]:
+    """The `Full_Schema_Tracking_Numbers` body, with every scan requested."""
+    return {
+        "includeDetailedScans": True,
+        "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": n}} for n in numbers],
+    }
+
+
+class FedexCarrier(HttpCarrierAdapter):
+    """POST {base}/track/v1/trackingnumbers with a bearer token."""
+
+    code = "fedex"
+    max_batch = MAX_BATCH
+
+    def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
+        super().__init__(http)
+        self.base_url = base_url
+        self.tokens = tokens
+
+    def invalid_reason(self, number: str) -> str | None:
+        if not _NUMBER.fullmatch(number):
+            return "FedEx tracking numbers are 4 to 40 letters or digits"
+        return None
+
+    async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
+        response = await send_authorized(
+            self.http,
+            self.tokens,
+            "POST",
+            join_url(self.base_url, "/track/v1/trackingnumbers"),
+            json=track_request_body(numbers),
+            headers={
+                "Accept": "application/json",
+                "X-locale": "en_US",
+                "x-customer-transaction-id": str(uuid.uuid4()),
+            },
+        )
+        if response.status_code == 400 and len(numbers) > 1:
+            # The whole request was refused: ask one by one so one bad number fails alone.
+            outcomes: dict[str, TrackingOutcome] = {}
+            for answer in await asyncio.gather(*(self._track_batch([n]) for n in numbers)):
+                outcomes.update(answer)
+            return outcomes
+        return parse_track_response(numbers, response.status_code, decode_json(response))

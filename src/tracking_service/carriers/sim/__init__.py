@@ -1,0 +1,1 @@
+"""The simulated carrier: number format, pure timeline and its small HTTP app."""

@@ -1,0 +1,1 @@
+"""UPS Track API: code mapping, response parsing (pure) and the HTTP client."""

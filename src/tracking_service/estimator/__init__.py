@@ -1,0 +1,1 @@
+"""The delivery-promise estimator: pure functions over rules, calendars and lane history."""

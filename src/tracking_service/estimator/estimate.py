@@ -1,0 +1,524 @@
+"""The delivery promise: ship date, delivery window, order-by instant and explanation per option.
+
+Pure: plain dataclasses in and out, no I/O. The steps are separate functions so the history
+model can replace the configured handling/transit days with measured quantiles:
+
+    processing_day(origin_cal, order_local, cutoff, ready_on)  -> first day the order is worked
+    ship_date(origin_cal, processing, handling_days)            -> hand-over to the carrier
+    delivery_window(ship, transit_min, transit_max, delivery_cal) -> (earliest, latest)
+    cutoff_instant(day, cutoff, tz)                             -> order_by in UTC
+
+`Estimator` compiles the rules once (calendars, zone index) and caches each option's outcome by
+what it depends on (origin, local order date, which side of the cutoff, ready date, zone,
+destination state), so an estimate is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from tracking_service.estimator.calendar import (
+    BusinessCalendar,
+    HolidaySource,
+    add_business_days,
+    closures_between,
+    format_day,
+    next_business_day,
+    roll_forward,
+)
+from tracking_service.estimator.postal import (
+    PostalError,
+    normalize_country,
+    normalize_postal_code,
+    resolve_subdivision,
+)
+from tracking_service.estimator.rules import Origin, Rules, ShippingOption
+from tracking_service.estimator.zones import ZoneIndex
+
+Basis = Literal["rules", "history"]
+FIRST_ORDER_YEAR, LAST_ORDER_YEAR = 1971, 2199  # beyond: calendars and date arithmetic overflow
+MAX_READY_AHEAD = timedelta(days=2 * 366)  # a pre-order further out is not a promise
+
+# --- plain data in and out --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    country: str
+    postal_code: str
+    subdivision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    sku: str
+    quantity: int = 1
+    available_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDestination:
+    """The destination after validation: canonical postal code and (derived) state."""
+
+    country: str
+    postal_code: str
+    subdivision: str | None
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionEstimate:
+    option: str
+    name: str
+    carrier: str
+    service: str
+    price: Decimal
+    currency: str
+    zone: str
+    ship_date: date
+    earliest: date
+    latest: date
+    confidence: float
+    order_by: datetime  # aware UTC
+    explanation: tuple[str, ...]
+    basis: Basis = "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    option: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateResult:
+    origin: str
+    order_time: datetime  # aware UTC
+    destination: ResolvedDestination
+    estimates: tuple[OptionEstimate, ...]
+    unavailable: tuple[Unavailable, ...]
+
+
+class EstimateInputError(ValueError):
+    """Input the rules cannot answer; `field` is the request path (`destination.country`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# --- the history seam -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LaneQuantiles:
+    """Measured handling and transit business days for a lane, at a stated confidence."""
+
+    handling_days: int
+    transit_min: int
+    transit_max: int
+    confidence: float
+    samples: int
+
+
+class LaneHistory(Protocol):
+    """What the history model offers the estimator (None for a lane it knows too little of)."""
+
+    def lane(
+        self,
+        *,
+        origin: str,
+        option: str,
+        carrier: str,
+        service: str,
+        zone: str,
+        dest_country: str,
+        dest_subdivision: str | None,
+        confidence: float,
+    ) -> LaneQuantiles | None: ...
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Processing:
+    """When the warehouse starts on the order, and why that day."""
+
+    day: date
+    reason: Literal["before_cutoff", "after_cutoff", "closed_day", "items_ready"]
+
+
+def processing_day(
+    cal: BusinessCalendar, order_local: datetime, cutoff: time, ready_on: date | None = None
+) -> Processing:
+    """The first origin business day the order is worked on.
+
+    Ordered on a business day strictly before the cutoff (to the second): that day; at or after
+    it: the next business day; on a closed day: the next business day. Items that are not ready
+    push it to the first business day on or after their ready date.
+    """
+    today = order_local.date()
+    if cal.is_open(today):
+        if order_local.time().replace(tzinfo=None) < cutoff:
+            result = Processing(today, "before_cutoff")
+        else:
+            result = Processing(next_business_day(cal, today), "after_cutoff")
+    else:
+        result = Processing(roll_forward(cal, today), "closed_day")
+    if ready_on is not None and ready_on > today:
+        ready_day = roll_forward(cal, ready_on)
+        if ready_day > result.day:
+            result = Processing(ready_day, "items_ready")
+    return result
+
+
+def ship_date(cal: BusinessCalendar, processing: date, handling_days: int) -> date:
+    """The hand-over to the carrier: `handling_days` business days after processing starts."""
+    return add_business_days(cal, processing, handling_days)
+
+
+def delivery_window(
+    ship: date, transit_min: int, transit_max: int, delivery_cal: BusinessCalendar
+) -> tuple[date, date]:
+    """Earliest and latest local delivery dates: transit counted in the carrier's delivery days
+    at the destination (its weekdays, the destination's holidays, its own non-delivery days)."""
+    return (
+        add_business_days(delivery_cal, ship, transit_min),
+        add_business_days(delivery_cal, ship, transit_max),
+    )
+
+
+def cutoff_instant(day: date, cutoff: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of the cutoff on a local date (DST-aware)."""
+    return datetime.combine(day, cutoff, tzinfo=tz).astimezone(UTC)
+
+
+# --- compiled rules ---------------------------------------------------------------------------
+
+
+def _hhmm(t: time) -> str:
+    return t.strftime("%H:%M:%S" if t.second else "%H:%M")
+
+
+def _range(a: date, b: date) -> str:
+    return f"on {format_day(a)}" if a == b else f"between {format_day(a)} and {format_day(b)}"
+
+
+def _days(n_min: int, n_max: int) -> str:
+    n = f"{n_min}" if n_min == n_max else f"{n_min}-{n_max}"
+    return f"{n} delivery day{'' if n_min == n_max == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    origin: str
+    option: str
+    order_day: date
+    processing: Processing
+    ready_on: date | None
+    zone: str
+    country: str
+    subdivision: str | None
+    confidence: float | None
+
+
+@dataclass(eq=False)
+class Estimator:
+    """Rules compiled for estimating: calendars, zone index and a cache of option outcomes."""
+
+    rules: Rules
+    cache_size: int = 16384
+    _zones: ZoneIndex = field(init=False, repr=False)
+    _origin_cals: dict[str, BusinessCalendar] = field(init=False, repr=False)
+    _tz: dict[str, ZoneInfo] = field(init=False, repr=False)
+    _delivery_cals: dict[tuple[str, str, str | None], BusinessCalendar] = field(
+        init=False, repr=False
+    )
+    _options: dict[str, ShippingOption] = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._zones = ZoneIndex(self.rules)
+        self._origin_cals = {o.id: origin_calendar(o) for o in self.rules.origins}
+        self._tz = {o.id: ZoneInfo(o.time_zone) for o in self.rules.origins}
+        self._delivery_cals = {}
+        self._options = {o.code: o for o in self.rules.shipping_options}
+        self._outcome = lru_cache(maxsize=self.cache_size)(self._compute)
+
+    # calendars ----------------------------------------------------------------------------
+
+    def origin_calendar(self, origin_id: str) -> BusinessCalendar:
+        return self._origin_cals[origin_id]
+
+    def delivery_calendar(
+        self, option_code: str, country: str, subdivision: str | None
+    ) -> BusinessCalendar:
+        """The carrier's delivery days at a destination, built once per (option, place)."""
+        key = (option_code, country, subdivision)
+        cal = self._delivery_cals.get(key)
+        if cal is None:
+            with self._lock:
+                cal = self._delivery_cals.get(key)
+                if cal is None:
+                    cal = delivery_calendar(self._options[option_code], country, subdivision)
+                    self._delivery_cals[key] = cal
+        return cal
+
+    # destinations -------------------------------------------------------------------------
+
+    def resolve(self, destination: Destination) -> ResolvedDestination:
+        """Validate the destination; raise EstimateInputError naming the offending field."""
+        try:
+            country = normalize_country(destination.country)
+            postal = normalize_postal_code(country, destination.postal_code)
+            subdivision = resolve_subdivision(postal, destination.subdivision)
+        except PostalError as exc:
+            raise EstimateInputError(f"destination.{exc.field}", exc.message) from None
+        zones = self._zones.match(country, postal.key, subdivision)
+        return ResolvedDestination(country, postal.display, subdivision, tuple(z.id for z in zones))
+
+    # the estimate -------------------------------------------------------------------------
+
+    def estimate(
+        self,
+        *,
+        destination: Destination,
+        order_time: datetime,
+        origin: str | None = None,
+        items: Sequence[Item] = (),
+        options: Iterable[str] | None = None,
+        history: LaneHistory | None = None,
+        confidence: float | None = None,
+    ) -> EstimateResult:
+        """A promise for each requested option (all by default), and the ones that cannot serve.
+
+        `order_time` must be timezone-aware. `confidence` overrides every option's configured
+        level (the history model then measures the window for that level). Raises
+        EstimateInputError for an unknown origin or option and for a bad destination.
+        """
+        if order_time.tzinfo is None or order_time.utcoffset() is None:
+            raise EstimateInputError("order_time", "order_time needs a UTC offset")
+        try:
+            order_utc = order_time.astimezone(UTC)
+        except OverflowError:
+            order_utc = datetime.min.replace(tzinfo=UTC)
+        if not FIRST_ORDER_YEAR <= order_utc.year <= LAST_ORDER_YEAR:
+            raise EstimateInputError(
+                "order_time", f"order_time must be in {FIRST_ORDER_YEAR}..{LAST_ORDER_YEAR}"
+            )
+        for i, item in enumerate(items):
+            if item.available_on and item.available_on > order_utc.date() + MAX_READY_AHEAD:
+                raise EstimateInputError(
+                    f"items.{i}.available_on",
+                    f"available_on is more than {MAX_READY_AHEAD.days} days after the order",
+                )
+        if confidence is not None and not 0 < confidence < 1:
+            raise EstimateInputError("confidence", "confidence must be between 0 and 1")
+        origin_rules = self.rules.origin(origin)
+        if origin_rules is None:
+            known = ", ".join(o.id for o in self.rules.origins)
+            raise EstimateInputError("origin", f"unknown origin {origin!r}; known: {known}")
+        wanted = self._wanted_options(options)
+        dest = self.resolve(destination)
+        zones_by_id = {z: i for i, z in enumerate(dest.zones)}
+        ready_on = max((i.available_on for i in items if i.available_on), default=None)
+        local = order_utc.astimezone(self._tz[origin_rules.id])
+        cal = self._origin_cals[origin_rules.id]
+
+        estimates: list[OptionEstimate] = []
+        unavailable: list[Unavailable] = []
+        for option in wanted:
+            if option.origins is not None and origin_rules.id not in option.origins:
+                unavailable.append(Unavailable(option.code, f"not shipped from {origin_rules.id}"))
+                continue
+            zone = _served_zone(option, zones_by_id)
+            if zone is None:
+                where = f"{dest.country} {dest.postal_code}"
+                if dest.subdivision:
+                    where += f" ({dest.subdivision})"
+                unavailable.append(Unavailable(option.code, f"does not deliver to {where}"))
+                continue
+            cutoff = option.cutoff or origin_rules.cutoff
+            processing = processing_day(cal, local, cutoff, ready_on)
+            key = _Key(
+                origin_rules.id,
+                option.code,
+                local.date(),
+                processing,
+                ready_on,
+                zone,
+                dest.country,
+                dest.subdivision,
+                confidence,
+            )
+            if history is None:
+                estimates.append(self._outcome(key))
+            else:
+                estimates.append(self._compute(key, history))
+        return EstimateResult(
+            origin_rules.id,
+            order_utc,
+            dest,
+            tuple(estimates),
+            tuple(unavailable),
+        )
+
+    def _wanted_options(self, options: Iterable[str] | None) -> list[ShippingOption]:
+        if options is None:
+            return list(self.rules.shipping_options)
+        out: list[ShippingOption] = []
+        for i, code in enumerate(options):
+            option = self._options.get(code)
+            if option is None:
+                known = ", ".join(self._options)
+                raise EstimateInputError(
+                    f"options.{i}", f"unknown shipping option {code!r}; known: {known}"
+                )
+            if option not in out:
+                out.append(option)
+        return out
+
+    def _compute(self, key: _Key, history: LaneHistory | None = None) -> OptionEstimate:
+        origin = self.rules.origin(key.origin)
+        assert origin is not None
+        option = self._options[key.option]
+        cal = self._origin_cals[origin.id]
+        tz = self._tz[origin.id]
+        cutoff = option.cutoff or origin.cutoff
+        handling = (
+            option.handling_days if option.handling_days is not None else origin.handling_days
+        )
+        transit = next(t for t in option.transit if t.zone == key.zone)
+        t_min, t_max = transit.min, transit.max
+        level = key.confidence if key.confidence is not None else option.confidence
+        basis: Basis = "rules"
+        if history is not None:
+            lane = history.lane(
+                origin=origin.id,
+                option=option.code,
+                carrier=option.carrier,
+                service=option.service,
+                zone=key.zone,
+                dest_country=key.country,
+                dest_subdivision=key.subdivision,
+                confidence=level,
+            )
+            if lane is not None:
+                handling, t_min, t_max = lane.handling_days, lane.transit_min, lane.transit_max
+                level, basis = lane.confidence, "history"
+
+        processing = key.processing
+        ship = ship_date(cal, processing.day, handling)
+        dcal = self.delivery_calendar(option.code, key.country, key.subdivision)
+        earliest, latest = delivery_window(ship, t_min, t_max, dcal)
+
+        steps = [_processing_step(origin, cutoff, key.order_day, processing, key.ready_on)]
+        for day, name in closures_between(cal, key.order_day, ship):
+            steps.append(f"{name} {format_day(day)} skipped at {origin.id}")
+        if handling:
+            steps.append(f"{handling} handling day{'s' if handling > 1 else ''}")
+        steps.append(f"ships {format_day(ship)}")
+        for day, name in closures_between(dcal, ship, latest):
+            steps.append(f"{name} {format_day(day)} skipped (no {option.carrier} delivery)")
+        if t_max == 0:
+            transit_step = f"same-day delivery by {option.carrier} in {key.zone}"
+        else:
+            transit_step = f"{_days(t_min, t_max)} with {option.carrier} to {key.zone}"
+        steps.append(f"{transit_step}: arrives {_range(earliest, latest)}")
+        if basis == "history":
+            steps.append(f"handling and transit measured on past deliveries ({level:.0%})")
+        return OptionEstimate(
+            option=option.code,
+            name=option.name,
+            carrier=option.carrier,
+            service=option.service,
+            price=option.price,
+            currency=option.currency,
+            zone=key.zone,
+            ship_date=ship,
+            earliest=earliest,
+            latest=latest,
+            confidence=level,
+            order_by=cutoff_instant(processing.day, cutoff, tz),
+            explanation=tuple(steps),
+            basis=basis,
+        )
+
+
+def _served_zone(option: ShippingOption, zones_by_id: dict[str, int]) -> str | None:
+    """The most specific destination zone this option has transit days for."""
+    best: tuple[int, str] | None = None
+    for entry in option.transit:
+        rank = zones_by_id.get(entry.zone)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, entry.zone)
+    return best[1] if best else None
+
+
+def _processing_step(
+    origin: Origin, cutoff: time, order_day: date, p: Processing, ready_on: date | None
+) -> str:
+    where = origin.time_zone
+    if p.reason == "before_cutoff":
+        return (
+            f"ordered before the {_hhmm(cutoff)} cutoff in {where}: processed {format_day(p.day)}"
+        )
+    if p.reason == "after_cutoff":
+        return f"ordered after the {_hhmm(cutoff)} cutoff in {where}: processed {format_day(p.day)}"
+    if p.reason == "closed_day":
+        return (
+            f"ordered on {format_day(order_day)}, a closed day at {origin.id}: "
+            f"processed {format_day(p.day)}"
+        )
+    assert ready_on is not None
+    return f"items ready on {format_day(ready_on)}: processed {format_day(p.day)}"
+
+
+def origin_calendar(origin: Origin) -> BusinessCalendar:
+    """The warehouse's business days: working weekdays minus its holidays and closed dates."""
+    spec = origin.holidays
+    return BusinessCalendar(
+        name=f"origin {origin.id}",
+        weekdays=frozenset(origin.working_weekdays),
+        sources=(
+            HolidaySource(
+                country=origin.holiday_country,
+                subdivision=origin.holiday_subdivision,
+                categories=spec.categories,
+                open_on=frozenset(spec.open_on),
+                closed_on=frozenset(spec.closed_on),
+            ),
+        ),
+        closed_dates={c.date: c.reason for c in spec.closed_dates},
+    )
+
+
+def delivery_calendar(
+    option: ShippingOption, country: str, subdivision: str | None
+) -> BusinessCalendar:
+    """The carrier's delivery days at a destination: its weekdays, the destination's national
+    and state holidays (minus those it delivers on), its own non-delivery days."""
+    spec = option.holidays
+    return BusinessCalendar(
+        name=f"{option.code} to {country}-{subdivision or '*'}",
+        weekdays=frozenset(option.delivery_weekdays),
+        sources=(
+            HolidaySource(
+                country=country,
+                subdivision=subdivision,
+                categories=spec.categories,
+                open_on=frozenset(spec.open_on),
+                closed_on=frozenset(spec.closed_on),
+            ),
+        ),
+        closed_dates={c.date: c.reason for c in spec.closed_dates},
+    )

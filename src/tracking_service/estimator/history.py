@@ -1,0 +1,935 @@
+"""Lane history: learn delivery times from real deliveries and state a calibrated window.
+
+Pure (no I/O). A delivery is split in two parts, learned separately:
+
+* handling: local order date -> carrier hand-off, in ORIGIN business days;
+* transit: hand-off -> delivered, in DESTINATION delivery days.
+
+Each part is a recency-weighted, discrete-time distribution of whole days per lane (kept as a
+hazard: of the parcels still waiting after k days, the share done on day k), with a hierarchy
+of lanes from specific to general (e.g. seller state + customer postal prefix, then + customer
+state, then distance band, then + destination country, then everything, then the rule's own
+min-max as a prior). A lane is BLENDED with its parent in proportion to its evidence, like a
+Beta prior of `prior_strength` pseudo-records drawn from the parent, day by day::
+
+    h_lane(k) = (done(k) + prior_strength * h_parent(k)) / (at_risk(k) + prior_strength)
+
+so a lane with little (or old) evidence speaks with its parent's voice and a lane with much
+evidence speaks with its own, faster or slower than its parent. Parcels still in flight are
+censored records (see `InFlight`): without them the most recent, most weighted records would
+be the fast ones only. A record's weight halves every `half_life_days` of order time.
+
+The window at confidence `c` is read from the combined distribution of the delivery date:
+`latest` is the smallest delivery day on which P(delivered by then) >= c, `earliest` a low
+quantile. The two parts are combined exactly on the calendars: for each handling outcome `h`
+(a ship day on the origin's calendar) the transit distribution is laid on the destination's
+delivery days from that ship day, and the mixture is searched for the level.
+
+Keeping the stated confidence true under drift is `LevelCorrector`: adaptive conformal
+inference (Gibbs & Candès 2021) on the quantile level, bounded, fed with the outcome of every
+promise as soon as it is known. It moves the LEVEL, never the days, so a lane faster or slower
+than its parent keeps its own shape.
+
+Two ways to use it:
+
+* `LaneHistory`: mutable, `add(delivery)` in O(lanes per record); `window(...)` computes a
+  lane's blended distributions on demand (the backtest replays with it);
+* `LaneHistory.freeze(now)` -> `HistoryModel`: immutable, every lane pre-blended; a lookup at
+  request time is a handful of dict lookups plus a short search (the estimate route uses it).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from tracking_service.estimator.calendar import MON_FRI, BusinessCalendar, HolidaySource
+from tracking_service.estimator.records import Delivery
+
+PERCENTILES: tuple[int, ...] = (50, 75, 85, 90, 95, 97, 99)
+
+HANDLING_LEVELS = ("origin_id", "origin_postal", "origin_subdivision", "origin_country")
+TRANSIT_LEVELS = ("dest_postal", "dest_subdivision", "distance", "dest_country")
+
+LaneKey = tuple[str | None, ...]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """How the model learns. One configuration, fixed before any replay."""
+
+    half_life_days: float | None = 120.0  # None: every record weighs the same forever
+    prior_strength: float = 15.0  # pseudo-records a lane borrows from its parent, per day
+    handling_levels: tuple[str, ...] = ("origin_postal", "origin_subdivision")
+    transit_levels: tuple[str, ...] = (
+        "dest_postal",
+        "dest_subdivision",
+        "distance",
+        "dest_country",
+    )
+    dest_postal_digits: int = 3
+    origin_postal_digits: int = 5
+    handoff_weekday: bool = False  # transit also split by the hand-off weekday
+    censoring: bool = True  # learn from parcels in flight too (see `InFlight`)
+    distance_bands_km: tuple[float, ...] = (100.0, 300.0, 700.0, 1500.0, 2500.0)
+    max_handling_days: int = 60
+    max_transit_days: int = 90
+    earliest_level: float = 0.1
+
+    def __post_init__(self) -> None:
+        unknown = [x for x in self.handling_levels if x not in HANDLING_LEVELS]
+        unknown += [x for x in self.transit_levels if x not in TRANSIT_LEVELS]
+        if unknown:
+            raise ValueError(f"unknown lane levels: {', '.join(unknown)}")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError("half_life_days must be positive")
+        if self.prior_strength <= 0:
+            raise ValueError("prior_strength must be positive")
+        if not 0 < self.earliest_level < 1:
+            raise ValueError("earliest_level must be in (0, 1)")
+
+
+# --------------------------------------------------------------------------- calendars
+
+
+class DayIndex:
+    """Numbers the open days of a calendar so counting days between two dates is O(1).
+
+    `is_open` is the calendar's own predicate (e.g. `calendar.is_business_day` bound to an
+    origin, or the carrier's delivery days at a destination); this class only indexes it.
+    A closed day takes the index of the next open day: a parcel handed over or delivered on
+    a Saturday counts as Monday's, which keeps dates and counts consistent both ways.
+    """
+
+    __slots__ = ("_ceil", "_days", "_first", "_is_open", "_last")
+
+    def __init__(self, is_open: Callable[[date], bool], first: date, last: date) -> None:
+        self._is_open = is_open
+        self._first = first
+        self._last = last
+        self._ceil: list[int] = []
+        self._days: list[date] = []
+        self._build(first, last)
+
+    def _build(self, first: date, last: date) -> None:
+        days: list[date] = []
+        ceil: list[int] = []
+        pending = 0
+        span = (last - first).days + 1
+        for offset in range(span):
+            d = first + timedelta(days=offset)
+            if self._is_open(d):
+                days.append(d)
+                ceil.extend([len(days) - 1] * (pending + 1))
+                pending = 0
+            else:
+                pending += 1
+        # closed days at the very end point past the last open day
+        ceil.extend([len(days)] * pending)
+        if not days:
+            raise ValueError("a calendar with no open day between {first} and {last}")
+        self._first, self._last, self._ceil, self._days = first, last, ceil, days
+
+    def _cover(self, d: date) -> None:
+        if d < self._first or d > self._last:
+            first = min(self._first, date(d.year - 1, 1, 1))
+            last = max(self._last, date(d.year + 1, 12, 31))
+            self._build(first, last)
+
+    def ceil(self, d: date) -> int:
+        """Index of the first open day on or after `d`."""
+        self._cover(d)
+        if self._ceil[(d - self._first).days] >= len(self._days):
+            self._cover(self._last + timedelta(days=400))
+        return self._ceil[(d - self._first).days]
+
+    def day(self, index: int) -> date:
+        """The open day with this index (extends the index when needed)."""
+        while index >= len(self._days):
+            self._cover(self._last + timedelta(days=400))
+        if index < 0:
+            raise IndexError("before the start of the calendar index")
+        return self._days[index]
+
+
+class Calendars:
+    """Origin and destination day indexes, built once per place from calendar predicates.
+
+    `origin(country, subdivision)` must return a "business day" predicate of the origin,
+    `destination(country, subdivision)` a "delivery day" predicate of the destination.
+    """
+
+    def __init__(
+        self,
+        origin: Callable[[str, str | None], Callable[[date], bool]],
+        destination: Callable[[str, str | None], Callable[[date], bool]],
+        first: date = date(2015, 1, 1),
+        last: date = date(2019, 12, 31),
+    ) -> None:
+        self._origin_factory = origin
+        self._dest_factory = destination
+        self._first, self._last = first, last
+        self._origin: dict[tuple[str, str | None], DayIndex] = {}
+        self._dest: dict[tuple[str, str | None], DayIndex] = {}
+
+    def origin(self, country: str, subdivision: str | None) -> DayIndex:
+        key = (country, subdivision)
+        index = self._origin.get(key)
+        if index is None:
+            index = DayIndex(self._origin_factory(country, subdivision), self._first, self._last)
+            self._origin[key] = index
+        return index
+
+    def destination(self, country: str, subdivision: str | None) -> DayIndex:
+        key = (country, subdivision)
+        index = self._dest.get(key)
+        if index is None:
+            index = DayIndex(self._dest_factory(country, subdivision), self._first, self._last)
+            self._dest[key] = index
+        return index
+
+
+def holiday_calendars(weekdays: frozenset[int] = MON_FRI, state_holidays: bool = True) -> Calendars:
+    """Mon-Fri calendars with the national (and state) public holidays of each place.
+
+    For history files that say nothing about a warehouse's or a carrier's own days off (the
+    backtest); the running service builds its calendars from the rules instead.
+    """
+
+    def make(country: str, subdivision: str | None) -> Callable[[date], bool]:
+        sub = subdivision if state_holidays else None
+        name = f"{country}-{sub}" if sub else country
+        return BusinessCalendar(name, weekdays, (HolidaySource(country, sub),)).is_open
+
+    return Calendars(make, make)
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+@dataclass(frozen=True, slots=True)
+class LaneQuery:
+    """Where a parcel goes: what the lane keys are made of."""
+
+    origin_country: str
+    origin_subdivision: str | None
+    origin_postal_code: str | None
+    dest_country: str
+    dest_subdivision: str | None
+    dest_postal_code: str | None
+    service: str | None = None
+    origin_id: str | None = None
+    distance_km: float | None = None
+
+    @classmethod
+    def of(cls, d: Delivery) -> LaneQuery:
+        return cls(
+            origin_country=d.origin_country,
+            origin_subdivision=d.origin_subdivision,
+            origin_postal_code=d.origin_postal_code,
+            dest_country=d.dest_country,
+            dest_subdivision=d.dest_subdivision,
+            dest_postal_code=d.dest_postal_code,
+            service=_service(d.carrier, d.service),
+            origin_id=d.origin_id,
+            distance_km=distance_km(d.origin_lat, d.origin_lng, d.dest_lat, d.dest_lng),
+        )
+
+
+def _service(carrier: str | None, service: str | None) -> str | None:
+    if carrier is None and service is None:
+        return None
+    return f"{carrier or ''}/{service or ''}"
+
+
+def distance_km(
+    lat1: float | None, lng1: float | None, lat2: float | None, lng2: float | None
+) -> float | None:
+    """Great-circle distance (haversine), or None when a coordinate is missing."""
+    if lat1 is None or lng1 is None or lat2 is None or lng2 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _prefix(code: str | None, digits: int) -> str | None:
+    if not code:
+        return None
+    return "".join(ch for ch in code if ch.isalnum())[:digits] or None
+
+
+def handling_chain(q: LaneQuery, cfg: HistoryConfig) -> list[LaneKey]:
+    """Handling lane keys, most specific first, ending with the root `("handling",)`."""
+    chain: list[LaneKey] = []
+    for level in cfg.handling_levels:
+        if level == "origin_id":
+            if q.origin_id:
+                chain.append(("h:id", q.origin_country, q.origin_id))
+        elif level == "origin_postal":
+            prefix = _prefix(q.origin_postal_code, cfg.origin_postal_digits)
+            if prefix:
+                chain.append(("h:postal", q.origin_country, q.origin_subdivision, prefix))
+        elif level == "origin_subdivision":
+            chain.append(("h:sub", q.origin_country, q.origin_subdivision))
+        elif level == "origin_country":
+            chain.append(("h:country", q.origin_country))
+    chain.append(("handling",))
+    return chain
+
+
+def _band(km: float | None, bands: Sequence[float]) -> str | None:
+    if km is None or not bands:
+        return None
+    return str(bisect_left(bands, km))
+
+
+def transit_chain(q: LaneQuery, cfg: HistoryConfig, weekday: int | None = None) -> list[LaneKey]:
+    """Transit lane keys, most specific first, ending with the service's root.
+
+    With `handoff_weekday`, the most specific lane is split again by the hand-off weekday.
+    """
+    svc = q.service
+    o = (q.origin_country, q.origin_subdivision)
+    chain: list[LaneKey] = []
+    for level in cfg.transit_levels:
+        if level == "dest_postal":
+            prefix = _prefix(q.dest_postal_code, cfg.dest_postal_digits)
+            if prefix:
+                chain.append(("t:postal", svc, *o, q.dest_country, q.dest_subdivision, prefix))
+        elif level == "dest_subdivision":
+            chain.append(("t:sub", svc, *o, q.dest_country, q.dest_subdivision))
+        elif level == "distance":
+            band = _band(q.distance_km, cfg.distance_bands_km)
+            if band is not None:
+                chain.append(("t:dist", svc, q.origin_country, q.dest_country, band))
+        elif level == "dest_country":
+            chain.append(("t:country", svc, *o, q.dest_country))
+    chain.append(("transit", svc))
+    if cfg.handoff_weekday and weekday is not None:
+        chain.insert(0, ("t:weekday", str(weekday), *chain[0]))
+    return chain
+
+
+def describe_lane(key: LaneKey) -> str:
+    """A lane key in words, for explanations: `transit SP,BR -> BR,RJ 240`."""
+    kind, *parts = key
+    return f"{kind} " + " ".join("*" if p is None else str(p) for p in parts)
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One delivery in model units: handling and transit days and the recency instant."""
+
+    handling_days: int
+    transit_days: int
+    handoff_weekday: int
+    known_at: datetime
+
+
+def observe(d: Delivery, calendars: Calendars, cfg: HistoryConfig) -> Observation | None:
+    """Handling and transit days of a delivery, or None when it has no hand-off time."""
+    if d.handoff_time is None:
+        return None
+    otz = ZoneInfo(d.origin_tz) if d.origin_tz else UTC
+    dtz = ZoneInfo(d.dest_tz) if d.dest_tz else UTC
+    origin = calendars.origin(d.origin_country, d.origin_subdivision)
+    dest = calendars.destination(d.dest_country, d.dest_subdivision)
+    order_i = origin.ceil(d.order_time.astimezone(otz).date())
+    ship_i = max(order_i, origin.ceil(d.handoff_time.astimezone(otz).date()))
+    ship_day = origin.day(ship_i)
+    delivered = d.delivered_at.astimezone(dtz).date()
+    transit = max(0, dest.ceil(delivered) - dest.ceil(ship_day))
+    return Observation(
+        handling_days=min(ship_i - order_i, cfg.max_handling_days),
+        transit_days=min(transit, cfg.max_transit_days),
+        handoff_weekday=ship_day.weekday(),
+        known_at=d.delivered_at,
+    )
+
+
+# --------------------------------------------------------------------------- prior
+
+
+@dataclass(frozen=True, slots=True)
+class RulesPrior:
+    """The shipping option's own ranges: uniform over min..max, the root's parent."""
+
+    handling_min: int
+    handling_max: int
+    transit_min: int
+    transit_max: int
+
+
+def _uniform(lo: int, hi: int, size: int) -> list[float]:
+    lo, hi = max(0, min(lo, size - 1)), max(0, min(hi, size - 1))
+    lo, hi = min(lo, hi), max(lo, hi)
+    p = 1.0 / (hi - lo + 1)
+    return [p if lo <= i <= hi else 0.0 for i in range(size)]
+
+
+# --------------------------------------------------------------------------- the window
+
+
+@dataclass(frozen=True, slots=True)
+class LaneUse:
+    """The lane an estimate rests on: the most specific with records, and how many."""
+
+    lane: str
+    records: int
+    weight: float  # recency-weighted records at estimate time
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """A delivery window learned from history at one confidence."""
+
+    earliest: date
+    latest: date
+    confidence: float  # what was asked
+    level: float  # the quantile level used after the online correction
+    percentiles: Mapping[int, date]
+    handling: LaneUse
+    transit: LaneUse
+    basis: str = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    """A lane's blended distributions: the handling pmf (sparse) and the transit CDF."""
+
+    handling: tuple[tuple[int, float], ...]
+    transit_cdf: tuple[float, ...]
+    handling_use: LaneUse
+    transit_use: LaneUse
+
+
+def _sparse(pmf: Sequence[float]) -> tuple[tuple[int, float], ...]:
+    total = sum(pmf)
+    if total <= 0:
+        return ((0, 1.0),)
+    return tuple((i, p / total) for i, p in enumerate(pmf) if p > 1e-9)
+
+
+def _cdf(pmf: Sequence[float]) -> tuple[float, ...]:
+    total = sum(pmf) or 1.0
+    out, acc = [], 0.0
+    for p in pmf:
+        acc += p
+        out.append(min(1.0, acc / total))
+    out[-1] = 1.0
+    return tuple(out)
+
+
+def _search(
+    blend: Blend,
+    ship: Sequence[tuple[int, float]],  # (delivery-day index of the ship day, probability)
+    level: float,
+) -> int:
+    """Smallest delivery-day index j with P(delivered by day j) >= level."""
+    cdf = blend.transit_cdf
+    last = len(cdf) - 1
+    lo = ship[0][0]
+    hi = max(j for j, _ in ship) + last
+    target = level - 1e-12
+    while lo < hi:
+        mid = (lo + hi) // 2
+        total = 0.0
+        for j, p in ship:
+            k = mid - j
+            if k >= 0:
+                total += p * (cdf[k] if k <= last else 1.0)
+        if total >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def ship_days(
+    blend: Blend, order_date: date, origin: DayIndex, dest: DayIndex
+) -> list[tuple[int, float]]:
+    """Handling outcomes as (destination delivery-day index of the ship day, probability)."""
+    base = origin.ceil(order_date)
+    merged: dict[int, float] = {}
+    for h, p in blend.handling:
+        j = dest.ceil(origin.day(base + h))
+        merged[j] = merged.get(j, 0.0) + p
+    return sorted(merged.items())
+
+
+def window_from(
+    blend: Blend,
+    ship: Sequence[tuple[int, float]],
+    dest: DayIndex,
+    confidence: float,
+    level: float,
+    earliest_level: float,
+    percentiles: Iterable[int] = PERCENTILES,
+) -> HistoryWindow:
+    """The window at `level` (the corrected `confidence`) and the percentiles of the date."""
+    latest = dest.day(_search(blend, ship, level))
+    earliest = dest.day(_search(blend, ship, min(earliest_level, level)))
+    pct = {q: dest.day(_search(blend, ship, q / 100)) for q in percentiles}
+    return HistoryWindow(
+        earliest=earliest,
+        latest=latest,
+        confidence=confidence,
+        level=level,
+        percentiles=MappingProxyType(pct),
+        handling=blend.handling_use,
+        transit=blend.transit_use,
+    )
+
+
+# --------------------------------------------------------------------------- learning
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A parcel ordered (and maybe handed over) but not delivered yet: a censored record.
+
+    Knowing that it has NOT arrived after so many days is evidence too; ignoring it would
+    learn only from the parcels that arrived fast (survivorship), worst when speed drifts.
+    """
+
+    key: str
+    query: LaneQuery
+    order_time: datetime
+    handoff_time: datetime | None = None
+    origin_tz: str | None = None
+    dest_tz: str | None = None
+
+    @classmethod
+    def of(cls, d: Delivery, handed_off: bool) -> InFlight:
+        return cls(
+            key=d.key,
+            query=LaneQuery.of(d),
+            order_time=d.order_time,
+            handoff_time=d.handoff_time if handed_off else None,
+            origin_tz=d.origin_tz,
+            dest_tz=d.dest_tz,
+        )
+
+
+@dataclass(slots=True)
+class _Open:
+    index: DayIndex
+    zone: ZoneInfo
+    start: int  # open-day index the clock started on
+    weight: float
+
+
+@dataclass(slots=True)
+class _Lane:
+    events: list[float]  # recency-scaled weight of parcels done after k days, per k
+    total: float = 0.0
+    records: int = 0
+    parent: LaneKey | None = None
+    open: dict[str, _Open] = field(default_factory=dict)
+
+
+def _days(at: datetime) -> float:
+    return at.timestamp() / 86400.0
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    return ZoneInfo(name) if name else ZoneInfo("UTC")
+
+
+class LaneHistory:
+    """Lane statistics, updated one event at a time (the mutable builder).
+
+    Each part is a discrete-time HAZARD per lane: of the parcels still waiting after k days,
+    the share done on day k. Delivered parcels are events; parcels in flight are censored
+    (known to wait longer than their elapsed days). A lane's hazard on day k is blended with
+    its parent's in proportion to its evidence on that day (its weight at risk, n):
+
+        h(k) = (done(k) + prior_strength * h_parent(k)) / (n(k) + prior_strength)
+
+    which is a Beta prior centred on the parent's hazard. Early days of a busy lane speak for
+    themselves; its rare long tail borrows from the parent; a lane seen only in flight
+    borrows everything. Recency: a parcel's weight halves every `half_life_days` of ORDER
+    time (done and in-flight parcels alike). Weights grow as 2**(t / half_life) instead of
+    decaying, so an update touches only the parcel's own lanes; the common decay is applied
+    at read time and the scale rebased when it gets large.
+    """
+
+    def __init__(
+        self,
+        config: HistoryConfig,
+        calendars: Calendars,
+        prior: RulesPrior | None = None,
+    ) -> None:
+        self.config = config
+        self.calendars = calendars
+        self.prior = prior
+        self._lanes: dict[LaneKey, _Lane] = {}
+        self._origin_days: float | None = None  # the time origin of the weight scale
+        self._handled: set[str] = set()  # parcels whose handling time is counted
+        self._open_h: dict[str, list[LaneKey]] = {}
+        self._open_t: dict[str, list[LaneKey]] = {}
+        self.records = 0
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return self.records
+
+    # weights ------------------------------------------------------------
+    def _scale(self, at_days: float) -> float:
+        hl = self.config.half_life_days
+        if hl is None:
+            return 1.0
+        if self._origin_days is None:
+            self._origin_days = at_days - 1.0
+        exponent = (at_days - self._origin_days) / hl
+        if exponent > 600:  # rebase: divide every weight by 2**exponent
+            factor = 2.0**-exponent
+            for lane in self._lanes.values():
+                lane.total *= factor
+                lane.events = [c * factor for c in lane.events]
+                for o in lane.open.values():
+                    o.weight *= factor
+            self._origin_days = at_days
+            exponent = 0.0
+        return 2.0**exponent
+
+    def _decay(self, now: datetime) -> float:
+        """Factor turning stored weights into weights as seen at `now`."""
+        hl = self.config.half_life_days
+        if hl is None or self._origin_days is None:
+            return 1.0
+        return 2.0 ** (-(_days(now) - self._origin_days) / hl)
+
+    # learning -----------------------------------------------------------
+    def add(self, delivery: Delivery) -> bool:
+        """Learn one delivered parcel; False when it cannot be used (no hand-off time)."""
+        obs = observe(delivery, self.calendars, self.config)
+        key = delivery.key
+        if obs is None:
+            self._close(key, self._open_h)
+            self._close(key, self._open_t)
+            self.skipped += 1
+            return False
+        q = LaneQuery.of(delivery)
+        w = self._scale(_days(delivery.order_time))
+        cfg = self.config
+        if key not in self._handled:
+            self._close(key, self._open_h)
+            self._count(handling_chain(q, cfg), obs.handling_days, w, cfg.max_handling_days)
+        self._handled.discard(key)
+        self._close(key, self._open_t)
+        self._count(
+            transit_chain(q, cfg, obs.handoff_weekday), obs.transit_days, w, cfg.max_transit_days
+        )
+        self.records += 1
+        return True
+
+    def add_in_flight(self, parcel: InFlight) -> None:
+        """A parcel ordered and not delivered yet; call again when it is handed over."""
+        cfg = self.config
+        q = parcel.query
+        key = parcel.key
+        w = self._scale(_days(parcel.order_time))
+        origin = self.calendars.origin(q.origin_country, q.origin_subdivision)
+        otz = _zone(parcel.origin_tz)
+        order_i = origin.ceil(parcel.order_time.astimezone(otz).date())
+        if parcel.handoff_time is None:
+            chain = handling_chain(q, cfg)
+            self._close(key, self._open_h)
+            self._open(key, chain, _Open(origin, otz, order_i, w), cfg.max_handling_days)
+            self._open_h[key] = chain
+            return
+        ship_i = max(order_i, origin.ceil(parcel.handoff_time.astimezone(otz).date()))
+        if key not in self._handled:
+            self._close(key, self._open_h)
+            handling = min(ship_i - order_i, cfg.max_handling_days)
+            self._count(handling_chain(q, cfg), handling, w, cfg.max_handling_days)
+            self._handled.add(key)
+        ship_day = origin.day(ship_i)
+        dest = self.calendars.destination(q.dest_country, q.dest_subdivision)
+        chain = transit_chain(q, cfg, ship_day.weekday())
+        self._close(key, self._open_t)
+        start = dest.ceil(ship_day)
+        self._open(key, chain, _Open(dest, _zone(parcel.dest_tz), start, w), cfg.max_transit_days)
+        self._open_t[key] = chain
+
+    def _lane(self, chain: list[LaneKey], i: int, max_days: int) -> _Lane:
+        key = chain[i]
+        lane = self._lanes.get(key)
+        if lane is None:
+            parent = chain[i + 1] if i + 1 < len(chain) else None
+            lane = _Lane([0.0] * (max_days + 1), parent=parent)
+            self._lanes[key] = lane
+        return lane
+
+    def _count(self, chain: list[LaneKey], days: int, w: float, max_days: int) -> None:
+        for i in range(len(chain)):
+            lane = self._lane(chain, i, max_days)
+            lane.events[days] += w
+            lane.total += w
+            lane.records += 1
+
+    def _open(self, key: str, chain: list[LaneKey], item: _Open, max_days: int) -> None:
+        for i in range(len(chain)):
+            self._lane(chain, i, max_days).open[key] = item
+
+    def _close(self, key: str, book: dict[str, list[LaneKey]]) -> None:
+        chain = book.pop(key, None)
+        if chain is not None:
+            for lane_key in chain:
+                self._lanes[lane_key].open.pop(key, None)
+
+    @property
+    def in_flight(self) -> int:
+        """Parcels ordered and not delivered yet."""
+        return len(self._open_h) + len(self._open_t)
+
+    # reading ------------------------------------------------------------
+    def _hazard(
+        self, lane: _Lane, now: datetime, decay: float, parent: list[float] | None
+    ) -> list[float]:
+        size = len(lane.events)
+        censored = [0.0] * size
+        today: dict[ZoneInfo, date] = {}
+        for item in lane.open.values():
+            day = today.get(item.zone)
+            if day is None:
+                day = today[item.zone] = now.astimezone(item.zone).date()
+            waited = item.index.ceil(day) - item.start - 1  # days known to have passed
+            if waited >= 0:
+                censored[min(waited, size - 1)] += item.weight
+        k = self.config.prior_strength
+        out = [0.0] * size
+        at_risk = 0.0
+        for day in range(size - 1, -1, -1):
+            done = lane.events[day]
+            at_risk += done + censored[day]
+            n = at_risk * decay
+            if parent is None:
+                out[day] = done / at_risk if at_risk > 0 else 1.0
+            else:
+                out[day] = (done * decay + k * parent[day]) / (n + k)
+        out[-1] = 1.0
+        return out
+
+    def _chain_hazard(
+        self, chain: list[LaneKey], now: datetime, decay: float, prior: list[float] | None
+    ) -> tuple[list[float], LaneUse]:
+        hazard = prior
+        use = LaneUse("rules", 0, 0.0)
+        for key in reversed(chain):
+            lane = self._lanes.get(key)
+            if lane is None:
+                continue
+            hazard = self._hazard(lane, now, decay, hazard)
+            if lane.records:
+                use = LaneUse(describe_lane(key), lane.records, lane.total * decay)
+        if hazard is None:  # nothing at all: done on day 0
+            hazard = [1.0]
+        return hazard, use
+
+    def _prior_hazard(self, part: str) -> list[float] | None:
+        if self.prior is None:
+            return None
+        cfg, pr = self.config, self.prior
+        if part == "h":
+            pmf = _uniform(pr.handling_min, pr.handling_max, cfg.max_handling_days + 1)
+        else:
+            pmf = _uniform(pr.transit_min, pr.transit_max, cfg.max_transit_days + 1)
+        return _pmf_to_hazard(pmf)
+
+    def blend(self, query: LaneQuery, now: datetime, weekday: int | None = None) -> Blend | None:
+        """The lane's blended distributions at `now`; None when nothing is known at all."""
+        if not self._lanes and self.prior is None:
+            return None
+        cfg = self.config
+        decay = self._decay(now)
+        h, huse = self._chain_hazard(
+            handling_chain(query, cfg), now, decay, self._prior_hazard("h")
+        )
+        t, tuse = self._chain_hazard(
+            transit_chain(query, cfg, weekday), now, decay, self._prior_hazard("t")
+        )
+        return Blend(_sparse(_hazard_to_pmf(h)), _cdf(_hazard_to_pmf(t)), huse, tuse)
+
+    def window(
+        self,
+        query: LaneQuery,
+        order_date: date,
+        now: datetime,
+        confidence: float,
+        level: float | None = None,
+        percentiles: Iterable[int] = PERCENTILES,
+    ) -> HistoryWindow | None:
+        """The window for an order placed on `order_date` (origin local) as known at `now`."""
+        blend = self.blend(query, now)
+        if blend is None:
+            return None
+        origin = self.calendars.origin(query.origin_country, query.origin_subdivision)
+        dest = self.calendars.destination(query.dest_country, query.dest_subdivision)
+        ship = ship_days(blend, order_date, origin, dest)
+        lvl = confidence if level is None else level
+        return window_from(
+            blend, ship, dest, confidence, lvl, self.config.earliest_level, percentiles
+        )
+
+    def freeze(self, now: datetime) -> HistoryModel:
+        """An immutable snapshot with every known lane pre-blended as seen at `now`."""
+        decay = self._decay(now)
+        hazards: dict[LaneKey, list[float]] = {}
+
+        def hazard_of(key: LaneKey) -> list[float]:
+            found = hazards.get(key)
+            if found is None:
+                lane = self._lanes[key]
+                if lane.parent is not None:
+                    parent = hazard_of(lane.parent)
+                else:
+                    parent = self._prior_hazard("h" if _is_handling(key) else "t")
+                found = hazards[key] = self._hazard(lane, now, decay, parent)
+            return found
+
+        handling: dict[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]] = {}
+        transit: dict[LaneKey, tuple[tuple[float, ...], LaneUse]] = {}
+        for key in self._lanes:
+            pmf = _hazard_to_pmf(hazard_of(key))
+            use = self._use_of(key, decay)
+            if _is_handling(key):
+                handling[key] = (_sparse(pmf), use)
+            else:
+                transit[key] = (_cdf(pmf), use)
+        return HistoryModel(
+            config=self.config,
+            calendars=self.calendars,
+            prior=self.prior,
+            built_at=now,
+            records=self.records,
+            handling=MappingProxyType(handling),
+            transit=MappingProxyType(transit),
+        )
+
+    def _use_of(self, key: LaneKey, decay: float) -> LaneUse:
+        """The lane itself when it has delivered records, else its nearest ancestor that has."""
+        current: LaneKey | None = key
+        while current is not None:
+            lane = self._lanes[current]
+            if lane.records:
+                return LaneUse(describe_lane(current), lane.records, lane.total * decay)
+            current = lane.parent
+        return LaneUse("rules", 0, 0.0)
+
+
+def _is_handling(key: LaneKey) -> bool:
+    kind = key[0] or ""
+    return kind == "handling" or kind.startswith("h:")
+
+
+def _hazard_to_pmf(hazard: Sequence[float]) -> list[float]:
+    out = []
+    alive = 1.0
+    for h in hazard:
+        out.append(alive * h)
+        alive *= 1.0 - h
+    out[-1] += alive
+    return out
+
+
+def _pmf_to_hazard(pmf: Sequence[float]) -> list[float]:
+    out = []
+    alive = 1.0
+    for p in pmf:
+        out.append(min(1.0, p / alive) if alive > 1e-12 else 1.0)
+        alive -= p
+    out[-1] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryModel:
+    """Immutable lane statistics built off the request path; lookups are dict lookups."""
+
+    config: HistoryConfig
+    calendars: Calendars
+    prior: RulesPrior | None
+    built_at: datetime
+    records: int
+    handling: Mapping[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]]
+    transit: Mapping[LaneKey, tuple[tuple[float, ...], LaneUse]]
+
+    def blend(self, query: LaneQuery, weekday: int | None = None) -> Blend | None:
+        """The most specific known lane of each part (its parent's blend when unseen)."""
+        cfg = self.config
+        h = next((self.handling[k] for k in handling_chain(query, cfg) if k in self.handling), None)
+        t = next(
+            (self.transit[k] for k in transit_chain(query, cfg, weekday) if k in self.transit),
+            None,
+        )
+        if h is None or t is None:
+            return None
+        return Blend(h[0], t[0], h[1], t[1])
+
+    def window(
+        self,
+        query: LaneQuery,
+        order_date: date,
+        confidence: float,
+        level: float | None = None,
+        percentiles: Iterable[int] = PERCENTILES,
+    ) -> HistoryWindow | None:
+        """The window for an order placed on `order_date` (origin local date)."""
+        blend = self.blend(query)
+        if blend is None:
+            return None
+        origin = self.calendars.origin(query.origin_country, query.origin_subdivision)
+        dest = self.calendars.destination(query.dest_country, query.dest_subdivision)
+        ship = ship_days(blend, order_date, origin, dest)
+        lvl = confidence if level is None else level
+        return window_from(
+            blend, ship, dest, confidence, lvl, self.config.earliest_level, percentiles
+        )
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(slots=True)
+class LevelCorrector:
+    """Adaptive conformal inference on the quantile level, bounded.
+
+    After each known outcome: level += step * (missed - (1 - target)). Over many promises the
+    on-time share converges to `target`; `bound` caps how far the level may move from the
+    target, so a slow reaction cannot swing promises to absurd lengths.
+    """
+
+    target: float
+    step: float = 0.002
+    bound: float = 0.03
+    floor: float = 0.5
+    ceiling: float = 0.995
+    shift: float = 0.0
+    outcomes: int = 0
+    on_time: int = 0
+
+    @property
+    def level(self) -> float:
+        return min(self.ceiling, max(self.floor, self.target + self.shift))
+
+    def record(self, on_time: bool) -> None:
+        self.outcomes += 1
+        self.on_time += on_time
+        missed = 0.0 if on_time else 1.0
+        self.shift += self.step * (missed - (1.0 - self.target))
+        self.shift = max(-self.bound, min(self.bound, self.shift))

@@ -1,0 +1,299 @@
+"""The backtest replay: no peeking, known figures on synthetic histories, the frontier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tracking_service.cli import app
+from tracking_service.estimator.backtest import (
+    BacktestConfig,
+    CorrectionConfig,
+    frontier,
+    replay,
+    split_by_order_date,
+)
+from tracking_service.estimator.history import Calendars, HistoryConfig
+from tracking_service.estimator.records import Delivery
+
+START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
+MODEL = HistoryConfig(half_life_days=30.0, handling_levels=(), transit_levels=("dest_subdivision",))
+
+
+def every_day() -> Calendars:
+    def open_(country: str, subdivision: str | None) -> Callable[[date], bool]:
+        return lambda d: True
+
+    return Calendars(open_, open_)
+
+
+def parcel(n: int, ordered: datetime, transit: float, promised: int | None = None) -> Delivery:
+    handoff = ordered + timedelta(hours=6)
+    return Delivery(
+        key=f"p{n}",
+        order_time=ordered,
+        handoff_time=handoff,
+        delivered_at=handoff + timedelta(days=transit),
+        origin_country="BR",
+        origin_subdivision="SP",
+        origin_postal_code="01310",
+        dest_country="BR",
+        dest_subdivision="RJ",
+        dest_postal_code="20000",
+        promised_date=None if promised is None else (ordered + timedelta(days=promised)).date(),
+        origin_tz="UTC",
+        dest_tz="UTC",
+    )
+
+
+def history(days: int = 120, per_day: int = 2) -> list[Delivery]:
+    """Two parcels a day, 2 to 6 days in transit, promised in 8 days."""
+    out = []
+    for i in range(days * per_day):
+        ordered = START + timedelta(hours=24 / per_day * i)
+        out.append(parcel(i, ordered, 2 + i % 5, promised=8))
+    return out
+
+
+def run(records: list[Delivery], split: date, **config: object) -> dict[str, date]:
+    old, new = split_by_order_date(records, split)
+    result = replay(old, new, every_day(), MODEL, BacktestConfig(**config))  # type: ignore[arg-type]
+    return result.promises
+
+
+def test_an_estimate_never_sees_its_own_or_a_later_delivery() -> None:
+    records = history()
+    split = date(2024, 3, 15)
+    target = next(d for d in records if d.order_time.date() == date(2024, 3, 20))
+    honest = run(records, split)
+    # every delivery at or after the target's order instant (its own included) becomes absurd
+    absurd = [
+        replace(d, delivered_at=d.delivered_at + timedelta(days=80))
+        if d.delivered_at >= target.order_time
+        else d
+        for d in records
+    ]
+    peeked = run(absurd, split)
+    assert peeked[target.key] == honest[target.key]
+    # every earlier order too: nothing it could have known changed
+    earlier = [k for k, d in ((d.key, d) for d in records) if k in honest]
+    for key in earlier:
+        d = next(x for x in records if x.key == key)
+        if d.order_time <= target.order_time:
+            assert peeked[key] == honest[key], key
+
+
+def test_the_no_peeking_check_would_notice_a_change_that_was_visible() -> None:
+    """Guard for the test above: a change delivered BEFORE the order does move the promise."""
+    records = history()
+    split = date(2024, 3, 15)
+    target = next(d for d in records if d.order_time.date() == date(2024, 3, 20))
+    honest = run(records, split)
+    slower = [
+        replace(d, delivered_at=d.delivered_at + timedelta(days=20))
+        if d.delivered_at < target.order_time
+        else d
+        for d in records
+    ]
+    assert run(slower, split)[target.key] > honest[target.key]
+
+
+def test_parcels_in_flight_count_only_for_the_days_already_passed() -> None:
+    """Orders placed before the target but delivered after it: only 'not yet' is known."""
+    records = history()
+    split = date(2024, 3, 15)
+    target = next(d for d in records if d.order_time.date() == date(2024, 3, 20))
+    honest = run(records, split)
+    later = [
+        replace(d, delivered_at=d.delivered_at + timedelta(days=300))
+        if d.order_time < target.order_time < d.delivered_at
+        else d
+        for d in records
+    ]
+    assert run(later, split)[target.key] == honest[target.key]
+
+
+def test_known_figures_on_a_steady_history() -> None:
+    # every parcel: handed over the same day, delivered 3 days later; promised in 5 days
+    records = [
+        parcel(i, START + timedelta(days=i // 2, hours=4 * (i % 2)), 3, promised=5)
+        for i in range(2 * 90)
+    ]
+    old, new = split_by_order_date(records, date(2024, 2, 15))
+    result = replay(old, new, every_day(), MODEL, BacktestConfig())
+    s = result.summary
+    assert s["orders"] == len(new)
+    assert s["on_time_rate"] == 1.0
+    assert s["mean_promise_days"] == 3.0
+    assert s["mean_window_days"] == 0.0
+    assert s["mean_days_early"] == 0.0
+    assert set(s["calibration"]) == {"0.5", "0.8", "0.9", "0.93", "0.95"}
+    assert s["calibration"]["0.95"] == {"on_time_rate": 1.0, "mean_promise_days": 3.0}
+    assert s["baseline"]["on_time_rate"] == 1.0
+    assert s["baseline"]["mean_promise_days"] == 5.0
+    assert s["baseline"]["mean_window_days"] is None
+    assert s["frontier"]["lead_at_baseline_on_time"] == 3.0
+    assert s["frontier"]["ratio"] == 0.6
+    assert [x["level"] for x in s["frontier"]["levels"]] == [
+        round(0.80 + 0.01 * i, 2) for i in range(20)
+    ]
+    assert s["at_handoff"]["on_time_rate"] == 1.0
+    assert s["at_handoff"]["mean_change_vs_original_days"] == 0.0
+
+
+@pytest.mark.parametrize("feedback", ["as_known", "at_deadline"])
+def test_a_late_promise_is_known_only_when_its_date_has_passed(feedback: str) -> None:
+    """History: 3 days for 92 % of parcels, 6 for 8 %; at 0.9 we promise 3 days.
+
+    Then every parcel takes 10 days. The first late outcome is known when the first
+    promise's latest date has passed (end of its day 3), not before: the orders placed until
+    then still get 3 days; the first order after it gets the raised level, hence 6 days.
+    """
+    fast = [parcel(i, START + timedelta(days=i), 6 if i % 25 in (0, 12) else 3) for i in range(75)]
+    slow_start = START + timedelta(days=90)
+    slow = [parcel(100 + i, slow_start + timedelta(days=i), 10) for i in range(8)]
+    old, new = split_by_order_date(fast + slow, slow_start.date())
+    cfg = BacktestConfig(
+        warmup_days=0,
+        calibration_levels=(0.9,),
+        frontier_levels=(0.9,),
+        correction=CorrectionConfig(step=0.05, bound=0.09, feedback=feedback),
+    )
+    model = replace(MODEL, censoring=False, half_life_days=None)
+    promises = replay(old, new, every_day(), model, cfg).promises
+    days = [
+        (promises[f"p{100 + i}"] - (slow_start + timedelta(days=i)).date()).days for i in range(5)
+    ]
+    assert days == [3, 3, 3, 3, 6]
+    no_correction = replace(cfg, correction=CorrectionConfig(enabled=False))
+    promises = replay(old, new, every_day(), model, no_correction).promises
+    assert promises["p104"] == (slow_start + timedelta(days=4 + 3)).date()
+
+
+def test_frontier_interpolates_between_neighbouring_levels() -> None:
+    points = [(0.8, 0.80, 10.0), (0.81, 0.85, 12.0), (0.82, 0.95, 20.0), (0.83, 0.97, 22.0)]
+    f = frontier(points, 0.90, 32.0)
+    assert f["lead_at_baseline_on_time"] == pytest.approx(16.0)
+    assert f["ratio"] == pytest.approx(0.5)
+    assert f["levels"][1] == {"level": 0.81, "on_time_rate": 0.85, "mean_promise_days": 12.0}
+    never = frontier(points, 0.99, 32.0)
+    assert never["lead_at_baseline_on_time"] is None and "never" in never["note"]
+
+
+def test_nothing_to_evaluate_is_an_error() -> None:
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        replay(history(10), [], every_day())
+
+
+OLIST_HEADER = (
+    "order_id,purchase_ts,approved_ts,carrier_handoff_ts,delivered_ts,promised_date,"
+    "seller_zip_prefix,seller_city,seller_state,customer_zip_prefix,customer_city,"
+    "customer_state,n_items,total_weight_g,freight_value,seller_lat,seller_lng,"
+    "customer_lat,customer_lng"
+)
+
+
+def olist_file(tmp_path: Path) -> Path:
+    lines = [OLIST_HEADER]
+    base = datetime(2017, 6, 1, 10, 0)
+    for i in range(200):
+        ordered = base + timedelta(hours=13 * i)
+        handoff = ordered + timedelta(days=1 + i % 3)
+        delivered = handoff + timedelta(days=3 + i % 6)
+        promised = (ordered + timedelta(days=14)).date()
+        f = "%Y-%m-%d %H:%M:%S"
+        lines.append(
+            f"{i:032x},{ordered:{f}},,{handoff:{f}},{delivered:{f}},{promised},"
+            f"0131{i % 3},sao paulo,SP,2000{i % 4},rio de janeiro,{'RJ' if i % 2 else 'MG'},"
+            "1,500,10.0,-23.5,-46.6,-22.9,-43.2"
+        )
+    path = tmp_path / "olist.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_backtest_json(tmp_path: Path) -> None:
+    path = olist_file(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--history",
+            str(path),
+            "--format",
+            "olist",
+            "--evaluate-from",
+            "2017-08-01",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("{"))
+    out = json.loads(line)
+    for key in (
+        "orders",
+        "on_time_rate",
+        "mean_promise_days",
+        "mean_window_days",
+        "mean_days_early",
+        "calibration",
+        "frontier",
+        "baseline",
+        "at_handoff",
+    ):
+        assert key in out
+    assert out["orders"] > 0
+    assert set(out["frontier"]) >= {"levels", "lead_at_baseline_on_time", "ratio"}
+
+
+def test_cli_backtest_table_and_errors(tmp_path: Path) -> None:
+    path = olist_file(tmp_path)
+    runner = CliRunner()
+    table = runner.invoke(
+        app,
+        ["backtest", "--history", str(path), "--format", "olist", "--evaluate-from", "2017-08-01"],
+    )
+    assert table.exit_code == 0, table.output
+    assert "Calibration" in table.output and "estimates/s" in table.output
+    same = runner.invoke(app, ["backtest", "--history", str(path), "--format", "olist"])
+    assert same.exit_code == 2 and "--evaluate-from" in same.output
+    missing = runner.invoke(app, ["backtest", "--history", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    bad_date = runner.invoke(app, ["backtest", "--history", str(path), "--evaluate-from", "1 Dec"])
+    assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+    assert "Traceback" not in missing.output + same.output + bad_date.output
+
+
+OLIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "olist"
+
+
+@pytest.mark.skipif(
+    not (OLIST / "deliveries_train.csv.gz").exists(), reason="Olist data not present"
+)
+def test_olist_smoke() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--history",
+            str(OLIST / "deliveries_train.csv.gz"),
+            "--format",
+            "olist",
+            "--evaluate-from",
+            "2017-12-01",
+            "--evaluate-to",
+            "2018-02-28",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("{")))
+    assert out["orders"] > 1000
+    assert out["baseline"]["on_time_rate"] == pytest.approx(0.905, abs=0.001)
+    assert 0.5 < out["calibration"]["0.9"]["on_time_rate"] <= 1.0

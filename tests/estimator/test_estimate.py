@@ -1,0 +1,357 @@
+"""The promise on real dates: cutoffs, DST in both hemispheres, holidays, pre-orders."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tracking_service.estimator.estimate import (
+    Destination,
+    EstimateInputError,
+    Estimator,
+    Item,
+    LaneQuantiles,
+    OptionEstimate,
+    delivery_window,
+    processing_day,
+)
+from tracking_service.estimator.rules import load_rules, parse_rules
+from tracking_service.settings import bundled_rules_path
+
+NY = ZoneInfo("America/New_York")
+SP = ZoneInfo("America/Sao_Paulo")
+MANHATTAN = Destination("US", "10001")
+RIO = Destination("BR", "20040-020")
+
+
+@pytest.fixture(scope="module")
+def us() -> Estimator:
+    return Estimator(load_rules(bundled_rules_path("us_shop.toml")))
+
+
+@pytest.fixture(scope="module")
+def br() -> Estimator:
+    return Estimator(load_rules(bundled_rules_path("br_shop.toml")))
+
+
+def by_option(estimator: Estimator, when: datetime, dest: Destination, **kw: object) -> dict:
+    result = estimator.estimate(destination=dest, order_time=when, **kw)  # type: ignore[arg-type]
+    return {e.option: e for e in result.estimates}
+
+
+def window(e: OptionEstimate) -> tuple[date, date, date]:
+    return e.ship_date, e.earliest, e.latest
+
+
+# --- cutoff ---------------------------------------------------------------------------------
+
+
+def test_cutoff_to_the_second(us: Estimator) -> None:
+    before = by_option(us, datetime(2024, 3, 5, 13, 59, 59, tzinfo=NY), MANHATTAN)["next-day"]
+    at = by_option(us, datetime(2024, 3, 5, 14, 0, 0, tzinfo=NY), MANHATTAN)["next-day"]
+    assert window(before) == (date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 6))
+    assert before.order_by == datetime(2024, 3, 5, 19, 0, tzinfo=UTC)
+    assert before.explanation[0].startswith("ordered before the 14:00 cutoff in America/New_York")
+    assert window(at) == (date(2024, 3, 6), date(2024, 3, 7), date(2024, 3, 7))
+    assert at.order_by == datetime(2024, 3, 6, 19, 0, tzinfo=UTC)
+    assert at.explanation[0] == (
+        "ordered after the 14:00 cutoff in America/New_York: processed Wed 6 Mar"
+    )
+
+
+def test_option_cutoff_overrides_origin(us: Estimator) -> None:
+    at_noon = by_option(us, datetime(2024, 3, 5, 12, 0, tzinfo=NY), MANHATTAN)
+    assert at_noon["same-day"].ship_date == date(2024, 3, 6)  # courier cutoff 11:00 passed
+    assert at_noon["same-day"].order_by == datetime(2024, 3, 6, 16, 0, tzinfo=UTC)
+    assert at_noon["next-day"].ship_date == date(2024, 3, 5)  # warehouse cutoff 14:00 not yet
+
+
+# --- DST ------------------------------------------------------------------------------------
+
+
+def test_new_york_spring_forward(us: Estimator) -> None:
+    # Fri 8 Mar 2024 after the cutoff: processed Mon 11 Mar, when New York is on EDT (UTC-4)
+    friday = by_option(us, datetime(2024, 3, 8, 15, 0, tzinfo=NY), MANHATTAN)["next-day"]
+    assert friday.ship_date == date(2024, 3, 11)
+    assert friday.order_by == datetime(2024, 3, 11, 18, 0, tzinfo=UTC)
+    # Mon 11 Mar 18:30 UTC is 14:30 EDT: after the cutoff (it would be 13:30 on EST)
+    monday = by_option(us, datetime(2024, 3, 11, 18, 30, tzinfo=UTC), MANHATTAN)["next-day"]
+    assert monday.ship_date == date(2024, 3, 12)
+
+
+def test_new_york_fall_back(us: Estimator) -> None:
+    # Fri 1 Nov 2024 18:30 UTC is 14:30 EDT: after the cutoff; Mon 4 Nov's cutoff is on EST
+    friday = by_option(us, datetime(2024, 11, 1, 18, 30, tzinfo=UTC), MANHATTAN)["next-day"]
+    assert friday.ship_date == date(2024, 11, 4)
+    assert friday.order_by == datetime(2024, 11, 4, 19, 0, tzinfo=UTC)
+    # Mon 4 Nov 18:30 UTC is 13:30 EST: before the cutoff
+    monday = by_option(us, datetime(2024, 11, 4, 18, 30, tzinfo=UTC), MANHATTAN)["next-day"]
+    assert monday.ship_date == date(2024, 11, 4)
+    # Election Day (Tue 5 Nov) is a NY holiday the warehouse works (open_on in the rules)
+    tuesday = by_option(us, datetime(2024, 11, 5, 10, 0, tzinfo=NY), MANHATTAN)["next-day"]
+    assert tuesday.ship_date == date(2024, 11, 5)
+
+
+def test_sao_paulo_2018_dst_start(br: Estimator) -> None:
+    # São Paulo moved to UTC-2 on Sun 4 Nov 2018. Mon 5 Nov 17:30 UTC is 15:30 local: after
+    # the 15:00 cutoff (on the old UTC-3 it would have been 14:30, before it).
+    monday = by_option(br, datetime(2018, 11, 5, 17, 30, tzinfo=UTC), RIO)["standard"]
+    assert monday.ship_date == date(2018, 11, 7)  # processed Tue 6, one handling day
+    assert monday.order_by == datetime(2018, 11, 6, 17, 0, tzinfo=UTC)
+    # Thu 1 Nov 2018 after the cutoff (UTC-3): Fri 2 Nov is All Souls' Day, processed Mon 5
+    thursday = by_option(br, datetime(2018, 11, 1, 18, 30, tzinfo=UTC), RIO)["standard"]
+    assert thursday.ship_date == date(2018, 11, 6)
+    assert thursday.order_by == datetime(2018, 11, 5, 17, 0, tzinfo=UTC)  # cutoff on UTC-2
+    assert "All Souls' Day Fri 2 Nov skipped at sp-mooca" in thursday.explanation
+
+
+# --- holidays -------------------------------------------------------------------------------
+
+
+def test_friday_evening_before_memorial_day(us: Estimator) -> None:
+    friday_evening = datetime(2024, 5, 24, 19, 0, tzinfo=NY)
+    options = by_option(us, friday_evening, MANHATTAN)
+    assert window(options["next-day"]) == (date(2024, 5, 28), date(2024, 5, 29), date(2024, 5, 29))
+    assert window(options["standard"]) == (date(2024, 5, 28), date(2024, 5, 29), date(2024, 5, 31))
+    assert options["next-day"].order_by == datetime(2024, 5, 28, 18, 0, tzinfo=UTC)
+    assert "Memorial Day Mon 27 May skipped at nyc-queens" in options["next-day"].explanation
+
+
+def test_thanksgiving(us: Estimator) -> None:
+    options = by_option(us, datetime(2020, 11, 25, 15, 30, tzinfo=NY), MANHATTAN)
+    next_day = options["next-day"]
+    assert window(next_day) == (date(2020, 11, 27), date(2020, 11, 28), date(2020, 11, 28))
+    assert next_day.explanation[:3] == (
+        "ordered after the 14:00 cutoff in America/New_York: processed Fri 27 Nov",
+        "Thanksgiving Day Thu 26 Nov skipped at nyc-queens",
+        "ships Fri 27 Nov",
+    )
+    # economy: one handling day, Mon-Fri delivery, 2-4 days to the northeast
+    assert window(options["economy"]) == (date(2020, 11, 30), date(2020, 12, 2), date(2020, 12, 4))
+
+
+def test_christmas(us: Estimator) -> None:
+    options = by_option(us, datetime(2024, 12, 24, 10, 0, tzinfo=NY), MANHATTAN)
+    christmas_eve, boxing_day = date(2024, 12, 24), date(2024, 12, 26)
+    assert window(options["next-day"]) == (christmas_eve, boxing_day, boxing_day)
+    assert "Christmas Day Wed 25 Dec skipped (no ups delivery)" in options["next-day"].explanation
+    assert window(options["standard"]) == (christmas_eve, boxing_day, date(2024, 12, 28))
+
+
+def test_carnival(br: Estimator) -> None:
+    friday = datetime(2024, 2, 9, 16, 0, tzinfo=SP)  # after the cutoff, Carnival Mon-Tue next
+    sedex = by_option(br, friday, RIO)["standard"]
+    assert window(sedex) == (date(2024, 2, 15), date(2024, 2, 19), date(2024, 2, 20))
+    assert sedex.order_by == datetime(2024, 2, 14, 18, 0, tzinfo=UTC)
+    assert "Carnival Mon 12 Feb skipped at sp-mooca" in sedex.explanation
+    assert "Carnival Tue 13 Feb skipped at sp-mooca" in sedex.explanation
+
+
+def test_good_friday_and_tiradentes(br: Estimator) -> None:
+    thursday = datetime(2025, 4, 17, 16, 0, tzinfo=SP)
+    sedex = by_option(br, thursday, RIO)["standard"]
+    assert sedex.ship_date == date(2025, 4, 23)  # processed Tue 22 Apr, one handling day
+    assert "Good Friday Fri 18 Apr skipped at sp-mooca" in sedex.explanation
+    assert "Tiradentes' Day Mon 21 Apr skipped at sp-mooca" in sedex.explanation
+
+
+def test_tiradentes_at_the_destination(br: Estimator) -> None:
+    # shipped Wed 16 Apr 2025, 2-3 days to Rio: Good Friday, the weekend, Tiradentes and Rio
+    # state's St. George's Day (Wed 23 Apr) pass before delivery
+    tuesday = datetime(2025, 4, 15, 10, 0, tzinfo=SP)
+    sedex = by_option(br, tuesday, RIO)["standard"]
+    assert window(sedex) == (date(2025, 4, 16), date(2025, 4, 22), date(2025, 4, 24))
+    assert "Tiradentes' Day Mon 21 Apr skipped (no correios delivery)" in sedex.explanation
+    assert "Saint George's Day Wed 23 Apr skipped (no correios delivery)" in sedex.explanation
+    # the same parcel to São Paulo state (1-2 days) is not held by Rio's holiday
+    campinas = by_option(br, tuesday, Destination("BR", "13010-000"))["standard"]
+    assert window(campinas) == (date(2025, 4, 16), date(2025, 4, 17), date(2025, 4, 22))
+
+
+def test_state_holiday_applies_to_its_state_only(br: Estimator) -> None:
+    # 9 July (Wed in 2025) is a São Paulo state holiday, not a Rio one
+    monday = datetime(2025, 7, 7, 10, 0, tzinfo=SP)
+    campinas = by_option(br, monday, Destination("BR", "13010-000"))["express"]
+    rio = by_option(br, monday, RIO)["express"]
+    assert window(campinas) == (date(2025, 7, 8), date(2025, 7, 10), date(2025, 7, 11))
+    assert window(rio) == (date(2025, 7, 8), date(2025, 7, 9), date(2025, 7, 10))
+    assert any("Constitutionalist Revolution Wed 9 Jul" in s for s in campinas.explanation)
+
+
+def test_us_state_holiday_from_postal_code(us: Estimator) -> None:
+    # Patriots' Day (Mon 21 Apr 2025) closes Massachusetts, not Connecticut
+    friday = datetime(2025, 4, 18, 10, 0, tzinfo=NY)
+    boston = by_option(us, friday, Destination("US", "02108"))["standard"]
+    hartford = by_option(us, friday, Destination("US", "06103"))["standard"]
+    assert window(boston) == (date(2025, 4, 18), date(2025, 4, 19), date(2025, 4, 23))
+    assert window(hartford) == (date(2025, 4, 18), date(2025, 4, 19), date(2025, 4, 22))
+
+
+# --- local day vs UTC day, pre-orders -------------------------------------------------------
+
+
+def test_order_on_another_calendar_day_in_utc() -> None:
+    data = tomllib.loads(bundled_rules_path("us_shop.toml").read_text())
+    data["origins"][0]["cutoff"] = "22:00"
+    late = Estimator(parse_rules(data))
+    # Tue 5 Mar 2024 21:30 in New York is Wed 6 Mar 02:30 UTC: the local day and time count
+    order = datetime(2024, 3, 6, 2, 30, tzinfo=UTC)
+    next_day = by_option(late, order, MANHATTAN)["next-day"]
+    assert next_day.ship_date == date(2024, 3, 5)
+    assert next_day.order_by == datetime(2024, 3, 6, 3, 0, tzinfo=UTC)
+    # Tue 31 Dec 2024 22:30 local is already New Year's Day in UTC
+    nye = by_option(late, datetime(2025, 1, 1, 3, 30, tzinfo=UTC), MANHATTAN)["next-day"]
+    assert nye.explanation[0].startswith("ordered after the 22:00 cutoff")
+    assert nye.ship_date == date(2025, 1, 2)
+
+
+def test_same_instant_any_offset(us: Estimator) -> None:
+    instant = datetime(2024, 3, 5, 18, 59, 59, tzinfo=UTC)
+    tokyo = instant.astimezone(timezone(timedelta(hours=9)))
+    assert by_option(us, instant, MANHATTAN) == by_option(us, tokyo, MANHATTAN)
+
+
+def test_pre_order_ready_next_month(us: Estimator) -> None:
+    items = [
+        Item("MUG-01", 1),
+        Item("BOOK-PRE", 1, available_on=date(2024, 12, 14)),  # a Saturday
+        Item("OLD", 1, available_on=date(2024, 10, 1)),  # already in stock
+    ]
+    order = datetime(2024, 11, 5, 10, 0, tzinfo=NY)
+    next_day = by_option(us, order, MANHATTAN, items=items)["next-day"]
+    assert window(next_day) == (date(2024, 12, 16), date(2024, 12, 17), date(2024, 12, 17))
+    assert next_day.order_by == datetime(2024, 12, 16, 19, 0, tzinfo=UTC)
+    assert next_day.explanation[0] == "items ready on Sat 14 Dec: processed Mon 16 Dec"
+    in_stock = by_option(us, order, MANHATTAN, items=items[2:])["next-day"]
+    assert in_stock.ship_date == date(2024, 11, 5)
+
+
+def test_processing_day_without_ready_date_keeps_order_day(us: Estimator) -> None:
+    cal = us.origin_calendar("nyc-queens")
+    local = datetime(2024, 3, 9, 10, 0, tzinfo=NY)  # a Saturday
+    p = processing_day(cal, local, local.time().replace(hour=14))
+    assert (p.day, p.reason) == (date(2024, 3, 11), "closed_day")
+
+
+# --- destinations, options, unavailability ------------------------------------------------
+
+
+def test_unavailable_options_with_reason(us: Estimator) -> None:
+    result = us.estimate(
+        destination=Destination("US", "99501"), order_time=datetime(2024, 3, 5, 10, tzinfo=NY)
+    )
+    assert [e.option for e in result.estimates] == ["next-day", "standard"]
+    assert {u.option: u.reason for u in result.unavailable} == {
+        "same-day": "does not deliver to US 99501 (AK)",
+        "economy": "does not deliver to US 99501 (AK)",
+    }
+    abroad = us.estimate(
+        destination=Destination("DE", "10115"), order_time=datetime(2024, 3, 5, 10, tzinfo=NY)
+    )
+    assert abroad.estimates == ()
+    assert len(abroad.unavailable) == 4
+
+
+def test_most_specific_zone_per_option(us: Estimator) -> None:
+    result = us.estimate(destination=MANHATTAN, order_time=datetime(2024, 3, 5, 10, tzinfo=NY))
+    assert result.destination.zones == ("nyc", "northeast")
+    zones = {e.option: e.zone for e in result.estimates}
+    assert zones == {
+        "same-day": "nyc",
+        "next-day": "nyc",
+        "standard": "northeast",
+        "economy": "northeast",
+    }
+
+
+def test_options_filter_and_errors(us: Estimator) -> None:
+    when = datetime(2024, 3, 5, 10, tzinfo=NY)
+    only = us.estimate(destination=MANHATTAN, order_time=when, options=["economy", "same-day"])
+    assert [e.option for e in only.estimates] == ["economy", "same-day"]
+    cases = [
+        ({"options": ["standard", "teleport"]}, "options.1"),
+        ({"origin": "nowhere"}, "origin"),
+        ({"destination": Destination("XX", "10001")}, "destination.country"),
+        ({"destination": Destination("US", "1000")}, "destination.postal_code"),
+        ({"destination": Destination("US", "10001", "CA")}, "destination.subdivision"),
+        ({"order_time": datetime(2024, 3, 5, 10)}, "order_time"),
+        ({"confidence": 1.5}, "confidence"),
+        (
+            {"order_time": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14)))},
+            "order_time",
+        ),
+        ({"order_time": datetime(1, 1, 1, tzinfo=UTC)}, "order_time"),
+        ({"items": [Item("A"), Item("B", 1, date(2030, 1, 1))]}, "items.1.available_on"),
+    ]
+    for override, field in cases:
+        kwargs: dict = {"destination": MANHATTAN, "order_time": when} | override
+        with pytest.raises(EstimateInputError) as info:
+            us.estimate(**kwargs)
+        assert info.value.field == field
+
+
+def test_repeated_estimates_hit_the_cache(us: Estimator) -> None:
+    first = us.estimate(destination=MANHATTAN, order_time=datetime(2023, 6, 6, 9, 0, tzinfo=NY))
+    hits = us._outcome.cache_info().hits
+    later = us.estimate(destination=MANHATTAN, order_time=datetime(2023, 6, 6, 9, 7, tzinfo=NY))
+    assert us._outcome.cache_info().hits == hits + len(first.estimates)
+    assert later.estimates == first.estimates
+
+
+# --- the history seam -----------------------------------------------------------------------
+
+
+class FixedHistory:
+    def __init__(self, quantiles: LaneQuantiles | None) -> None:
+        self.quantiles = quantiles
+        self.asked: list[dict] = []
+
+    def lane(self, **kw: object) -> LaneQuantiles | None:
+        self.asked.append(kw)
+        return self.quantiles
+
+
+def test_history_supplies_handling_and_transit(us: Estimator) -> None:
+    history = FixedHistory(LaneQuantiles(1, 2, 5, confidence=0.8, samples=300))
+    when = datetime(2024, 3, 5, 10, tzinfo=NY)
+    result = us.estimate(
+        destination=MANHATTAN, order_time=when, options=["standard"], history=history,
+        confidence=0.8,
+    )  # fmt: skip
+    (standard,) = result.estimates
+    assert standard.basis == "history"
+    assert standard.confidence == 0.8
+    # one handling day: ships Wed 6 Mar; 2-5 USPS delivery days (Mon-Sat)
+    assert window(standard) == (date(2024, 3, 6), date(2024, 3, 8), date(2024, 3, 12))
+    assert history.asked[0]["zone"] == "northeast"
+    assert history.asked[0]["confidence"] == 0.8
+    unknown = us.estimate(
+        destination=MANHATTAN, order_time=when, options=["standard"], history=FixedHistory(None)
+    )
+    assert unknown.estimates[0].basis == "rules"
+    assert unknown.estimates[0].confidence == 0.85
+
+
+def test_confidence_override_without_history(us: Estimator) -> None:
+    when = datetime(2024, 3, 5, 10, tzinfo=NY)
+    result = us.estimate(destination=MANHATTAN, order_time=when, confidence=0.95)
+    assert {e.confidence for e in result.estimates} == {0.95}
+
+
+def test_delivery_window_is_a_separate_step(us: Estimator) -> None:
+    cal = us.delivery_calendar("standard", "US", "MA")
+    assert delivery_window(date(2025, 4, 18), 1, 3, cal) == (date(2025, 4, 19), date(2025, 4, 23))
+    assert delivery_window(date(2025, 4, 19), 0, 0, cal) == (date(2025, 4, 19), date(2025, 4, 19))
+    assert delivery_window(date(2025, 4, 20), 0, 1, cal) == (date(2025, 4, 22), date(2025, 4, 22))
+
+
+def test_result_is_plain_data(us: Estimator) -> None:
+    result = us.estimate(destination=MANHATTAN, order_time=datetime(2024, 3, 5, 10, tzinfo=NY))
+    assert result.order_time.tzinfo is UTC
+    e = result.estimates[0]
+    assert replace(e, confidence=0.5).confidence == 0.5
+    assert all(x.order_by.tzinfo is UTC for x in result.estimates)

@@ -1,0 +1,294 @@
+"""The lane-history model on small hand-made histories whose right answer is known."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from tracking_service.estimator.history import (
+    Calendars,
+    DayIndex,
+    HistoryConfig,
+    InFlight,
+    LaneHistory,
+    LaneQuery,
+    LevelCorrector,
+    RulesPrior,
+    distance_km,
+    holiday_calendars,
+)
+from tracking_service.estimator.records import Delivery
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)  # a Friday
+ORDER_DAY = date(2024, 6, 3)
+NOW = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
+
+
+def every_day() -> Calendars:
+    """Calendars open every day: days counted are calendar days, so answers are plain sums."""
+
+    def open_(country: str, subdivision: str | None) -> Callable[[date], bool]:
+        return lambda d: True
+
+    return Calendars(open_, open_)
+
+
+def config(**kwargs: object) -> HistoryConfig:
+    base: dict[str, object] = {
+        "half_life_days": None,
+        "handling_levels": (),
+        "transit_levels": ("dest_subdivision",),
+    }
+    base.update(kwargs)
+    return HistoryConfig(**base)  # type: ignore[arg-type]
+
+
+def parcel(
+    n: int,
+    transit: int,
+    dest: str = "RJ",
+    handling: int = 0,
+    ordered: datetime = T0,
+) -> Delivery:
+    handoff = ordered + timedelta(days=handling)
+    return Delivery(
+        key=f"{dest}-{transit}-{handling}-{ordered:%Y%m%d}-{n}",
+        order_time=ordered,
+        handoff_time=handoff,
+        delivered_at=handoff + timedelta(days=transit),
+        origin_country="BR",
+        origin_subdivision="SP",
+        origin_postal_code="01310",
+        dest_country="BR",
+        dest_subdivision=dest,
+        dest_postal_code="20000",
+        origin_tz="UTC",
+        dest_tz="UTC",
+    )
+
+
+def query(dest: str = "RJ") -> LaneQuery:
+    return LaneQuery("BR", "SP", "01310", "BR", dest, "20000")
+
+
+def latest(model: LaneHistory, confidence: float, dest: str = "RJ") -> int:
+    window = model.window(query(dest), ORDER_DAY, NOW, confidence)
+    assert window is not None
+    return (window.latest - ORDER_DAY).days
+
+
+def test_quantiles_of_a_single_lane_are_its_empirical_quantiles() -> None:
+    model = LaneHistory(config(), every_day())
+    for t in range(1, 11):  # transit 1..10 days, once each
+        model.add(parcel(t, t))
+    window = model.window(query(), ORDER_DAY, NOW, 0.9)
+    assert window is not None
+    assert (window.latest - ORDER_DAY).days == 9
+    assert (window.earliest - ORDER_DAY).days == 1  # the 10 % quantile
+    assert {q: (d - ORDER_DAY).days for q, d in window.percentiles.items()} == {
+        50: 5,
+        75: 8,
+        85: 9,
+        90: 9,
+        95: 10,
+        97: 10,
+        99: 10,
+    }
+    assert window.basis == "history"
+    assert window.transit.records == 10
+    assert "RJ" in window.transit.lane
+
+
+def test_handling_and_transit_are_combined() -> None:
+    # handling 0 or 2 days (half each), transit exactly 3: delivered on day 3 or day 5
+    model = LaneHistory(config(), every_day())
+    for n in range(10):
+        model.add(parcel(n, 3, handling=0 if n % 2 else 2))
+    assert latest(model, 0.5) == 3
+    assert latest(model, 0.51) == 5
+    assert latest(model, 0.99) == 5
+
+
+def test_a_lane_with_little_evidence_speaks_with_its_parents_voice() -> None:
+    model = LaneHistory(config(prior_strength=15), every_day())
+    for n in range(200):
+        model.add(parcel(n, 10, dest="MG"))  # the parent (everything) takes 10 days
+    model.add(parcel(0, 2, dest="RJ"))  # one fast parcel on the RJ lane
+    assert latest(model, 0.5, "RJ") == 10
+    for n in range(1, 300):  # much evidence: the lane's own speed wins
+        model.add(parcel(n, 2, dest="RJ"))
+    assert latest(model, 0.9, "RJ") == 2
+    assert latest(model, 0.5, "MG") == 10
+
+
+def test_blending_moves_toward_the_lane_as_evidence_grows() -> None:
+    def share_by_day_2(records: int) -> float:
+        model = LaneHistory(config(prior_strength=10), every_day())
+        for n in range(100):
+            model.add(parcel(n, 10, dest="MG"))
+        for n in range(records):
+            model.add(parcel(n, 2, dest="RJ"))
+        blend = model.blend(query("RJ"), NOW)
+        assert blend is not None
+        return blend.transit_cdf[2]
+
+    shares = [share_by_day_2(n) for n in (1, 5, 10, 40, 160)]
+    assert shares == sorted(shares)
+    # day-2 hazard: (lane's done + k * parent's hazard) / (lane's at risk + k); the parent
+    # (everything) holds the lane's records too: not a switch at a threshold
+    assert shares[0] == pytest.approx((1 + 10 * 1 / 101) / (1 + 10))
+    assert shares[2] == pytest.approx((10 + 10 * 10 / 110) / (10 + 10))
+
+
+def test_an_unseen_lane_takes_its_parent() -> None:
+    model = LaneHistory(config(), every_day())
+    for t in range(1, 11):
+        model.add(parcel(t, t, dest="MG"))
+    assert latest(model, 0.9, "AM") == 9
+    window = model.window(query("AM"), ORDER_DAY, NOW, 0.9)
+    assert window is not None and window.transit.lane.startswith("transit")
+
+
+def test_recent_records_weigh_more_with_a_half_life() -> None:
+    old = T0
+    recent = datetime(2024, 6, 1, tzinfo=UTC)  # 92 days later
+    for half_life, expected in ((None, 10), (10.0, 2)):
+        model = LaneHistory(config(half_life_days=half_life), every_day())
+        for n in range(10):
+            model.add(parcel(n, 10, ordered=old))
+            model.add(parcel(n, 2, ordered=recent))
+        assert latest(model, 0.75) == expected
+
+
+def test_parcels_in_flight_lengthen_the_promise() -> None:
+    ordered = NOW - timedelta(days=8)
+    fast = [parcel(n, 2, ordered=ordered) for n in range(10)]
+    slow = [parcel(n, 30, dest="RJ", ordered=ordered + timedelta(seconds=1)) for n in range(10)]
+    model = LaneHistory(config(), every_day())
+    for d in fast:
+        model.add(d)
+    assert latest(model, 0.9) == 2
+    for d in slow:  # handed over 8 days ago, not delivered yet: more than 7 days in transit
+        model.add_in_flight(InFlight.of(d, handed_off=True))
+    assert latest(model, 0.9) > 7
+    assert latest(model, 0.4) == 2
+    without = LaneHistory(config(censoring=False), every_day())
+    for d in fast:
+        without.add(d)
+    assert latest(without, 0.9) == 2
+
+
+def test_a_delivered_parcel_leaves_the_in_flight_set() -> None:
+    model = LaneHistory(config(), every_day())
+    d = parcel(0, 3, ordered=NOW - timedelta(days=2))
+    model.add_in_flight(InFlight.of(d, handed_off=False))
+    model.add_in_flight(InFlight.of(d, handed_off=True))
+    assert model.in_flight == 1
+    model.add(d)
+    assert model.in_flight == 0
+    assert model.records == 1
+
+
+def test_a_lane_faster_than_its_parent_stays_fast_under_the_correction() -> None:
+    model = LaneHistory(config(prior_strength=5), every_day())
+    for n in range(100):
+        model.add(parcel(n, 2, dest="RJ"))
+    for n in range(1000):
+        model.add(parcel(n, 10 + n % 5, dest="MG"))
+    corrector = LevelCorrector(target=0.9, step=0.01, bound=0.05)
+    for _ in range(20):
+        corrector.record(on_time=False)  # the service has been late lately: the level goes up
+    assert corrector.level == pytest.approx(0.95)
+    fast = model.window(query("RJ"), ORDER_DAY, NOW, 0.9, level=corrector.level)
+    slow = model.window(query("MG"), ORDER_DAY, NOW, 0.9, level=corrector.level)
+    assert fast is not None and slow is not None
+    assert (fast.latest - ORDER_DAY).days == 2
+    assert (slow.latest - ORDER_DAY).days == 14
+    assert fast.level == pytest.approx(0.95) and fast.confidence == 0.9
+
+
+def test_the_correction_moves_the_right_way_and_stays_in_bounds() -> None:
+    c = LevelCorrector(target=0.9, step=0.01, bound=0.05)
+    c.record(on_time=False)
+    assert c.level == pytest.approx(0.9 + 0.01 * 0.9)
+    c.record(on_time=True)
+    assert c.level == pytest.approx(0.9 + 0.01 * 0.9 - 0.01 * 0.1)
+    for _ in range(1000):
+        c.record(on_time=False)
+    assert c.level == pytest.approx(0.95)
+    for _ in range(10000):
+        c.record(on_time=True)
+    assert c.level == pytest.approx(0.85)
+    # nine on time for one late is exactly the target: the level comes back to it
+    even = LevelCorrector(target=0.9, step=0.01, bound=0.05)
+    for _ in range(50):
+        for i in range(10):
+            even.record(on_time=i != 0)
+    assert even.level == pytest.approx(0.9)
+    assert LevelCorrector(target=0.99, bound=0.05, shift=0.05).level == 0.995
+
+
+def test_the_frozen_model_answers_like_the_builder() -> None:
+    model = LaneHistory(config(transit_levels=("dest_postal", "dest_subdivision")), every_day())
+    for n in range(30):
+        model.add(parcel(n, 2 + n % 7, dest="RJ", handling=n % 3))
+        model.add(parcel(n, 5 + n % 4, dest="MG", handling=1))
+    frozen = model.freeze(NOW)
+    for dest in ("RJ", "MG", "AM"):
+        for c in (0.5, 0.9, 0.97):
+            a = model.window(query(dest), ORDER_DAY, NOW, c)
+            b = frozen.window(query(dest), ORDER_DAY, c)
+            assert a is not None and b is not None
+            assert (a.earliest, a.latest, dict(a.percentiles)) == (
+                b.earliest,
+                b.latest,
+                dict(b.percentiles),
+            )
+            assert a.transit == b.transit
+
+
+def test_the_rules_prior_answers_when_there_is_no_history() -> None:
+    prior = RulesPrior(handling_min=1, handling_max=1, transit_min=3, transit_max=5)
+    model = LaneHistory(config(), every_day(), prior=prior)
+    window = model.window(query(), ORDER_DAY, NOW, 0.99)
+    assert window is not None
+    assert (window.latest - ORDER_DAY).days == 6
+    assert (window.earliest - ORDER_DAY).days == 4
+    assert window.transit.lane == "rules" and window.transit.records == 0
+    assert LaneHistory(config(), every_day()).window(query(), ORDER_DAY, NOW, 0.9) is None
+
+
+def test_business_and_delivery_days_come_from_the_calendars() -> None:
+    cals = holiday_calendars()
+    # Mon 11 Feb 2018 .. Carnival is not a public holiday; Good Friday 30 Mar 2018 is
+    model = LaneHistory(config(), cals)
+    friday = datetime(2018, 3, 23, 15, 0, tzinfo=UTC)
+    for n in range(5):  # ordered Friday, handed over Monday, delivered Wednesday
+        model.add(parcel(n, 2, handling=3, ordered=friday))
+    blend = model.blend(query(), friday)
+    assert blend is not None
+    assert blend.handling == ((1, 1.0),)  # Mon is 1 business day after Fri
+    window = model.window(query(), date(2018, 3, 27), friday, 0.9)  # ordered Tue 27 Mar
+    assert window is not None
+    # ships Wed 28, transit 2 delivery days: Thu 29, (Good Friday), (weekend), Mon 2 Apr
+    assert window.latest == date(2018, 4, 2)
+
+
+def test_day_index_counts_open_days_and_rolls_closed_days_forward() -> None:
+    index = DayIndex(lambda d: d.weekday() < 5, date(2024, 1, 1), date(2024, 1, 31))
+    sat, mon = date(2024, 1, 6), date(2024, 1, 8)
+    assert index.ceil(sat) == index.ceil(mon)
+    assert index.day(index.ceil(sat)) == mon
+    assert index.ceil(date(2024, 1, 12)) - index.ceil(mon) == 4
+    assert index.day(index.ceil(date(2025, 6, 2))) == date(2025, 6, 2)  # extends itself
+
+
+def test_distance_and_configuration_checks() -> None:
+    assert distance_km(-23.55, -46.63, -22.91, -43.17) == pytest.approx(357, abs=5)
+    assert distance_km(None, 1, 2, 3) is None
+    with pytest.raises(ValueError, match="unknown lane levels"):
+        HistoryConfig(transit_levels=("planet",))
+    with pytest.raises(ValueError):
+        HistoryConfig(half_life_days=0)
