@@ -72,13 +72,21 @@ class TokenServer:
         return httpx.Response(200, json=body)
 
 
-@pytest.fixture
-def tokens(kit: Kit, mock: respx.MockRouter) -> TokenServer | None:
-    if kit.token_path is None:
-        return None
+def serve_tokens(mock: respx.MockRouter, kit: Kit) -> TokenServer:
+    """Mount a `TokenServer` on the carrier's token endpoint."""
     server = TokenServer(kit)
     mock.post(kit.token_url()).mock(side_effect=server)
     return server
+
+
+@pytest.fixture
+def tokens(kit: Kit, mock: respx.MockRouter) -> TokenServer | None:
+    return None if kit.token_path is None else serve_tokens(mock, kit)
+
+
+@pytest.fixture
+def token_server(oauth_kit: Kit, mock: respx.MockRouter) -> TokenServer:
+    return serve_tokens(mock, oauth_kit)
 
 
 @pytest.fixture
@@ -88,6 +96,16 @@ async def adapter(
     """An adapter whose token lives in memory only: for the HTTP behaviour tests (the token
     tests below use the database on both backends)."""
     made = build_adapter(kit.code, carrier_settings(), None, sleep=sleep)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def db_adapter(
+    oauth_kit: Kit, engine: AsyncEngine, sleep: RecordingSleep
+) -> AsyncIterator[CarrierAdapter]:
+    """An OAuth carrier's adapter whose token is cached in the database (SQLite, PostgreSQL)."""
+    made = build_adapter(oauth_kit.code, carrier_settings(), engine, sleep=sleep)
     yield made
     await made.aclose()
 
@@ -114,22 +132,20 @@ async def test_found_number_is_a_result(
 
 
 async def test_token_fetched_once_then_reused(
-    oauth_kit: Kit, engine: AsyncEngine, mock: respx.MockRouter, sleep: RecordingSleep
+    oauth_kit: Kit,
+    token_server: TokenServer,
+    db_adapter: CarrierAdapter,
+    engine: AsyncEngine,
+    mock: respx.MockRouter,
 ) -> None:
     kit = oauth_kit
-    server = TokenServer(kit)
-    mock.post(kit.token_url()).mock(side_effect=server)
     good = NUMBERS[kit.code][0]
     route = track_route(mock, kit).mock(side_effect=kit.handler({good}))
-    adapter = build_adapter(kit.code, carrier_settings(), engine, sleep=sleep)
-    try:
-        first = await adapter.track([good])
-        second = await adapter.track([good])
-    finally:
-        await adapter.aclose()
+    first = await db_adapter.track([good])
+    second = await db_adapter.track([good])
     assert isinstance(first[good], TrackingResult)
     assert isinstance(second[good], TrackingResult)
-    assert len(server.requests) == 1
+    assert len(token_server.requests) == 1
     assert [bearer(call.request) for call in route.calls] == ["Bearer tok-1", "Bearer tok-1"]
     async with engine.connect() as conn:
         rows = (
@@ -143,17 +159,13 @@ def _form(request: httpx.Request) -> dict[str, list[str]]:
 
 
 async def test_token_request_follows_the_spec(
-    oauth_kit: Kit, engine: AsyncEngine, mock: respx.MockRouter
+    oauth_kit: Kit, token_server: TokenServer, db_adapter: CarrierAdapter, mock: respx.MockRouter
 ) -> None:
     kit = oauth_kit
-    server = TokenServer(kit)
-    mock.post(kit.token_url()).mock(side_effect=server)
     good = NUMBERS[kit.code][0]
     track_route(mock, kit).mock(side_effect=kit.handler({good}))
-    adapter = build_adapter(kit.code, carrier_settings(), engine)
-    await adapter.track([good])
-    await adapter.aclose()
-    (request,) = server.requests
+    await db_adapter.track([good])
+    (request,) = token_server.requests
     assert request.method == "POST"
     if kit.code == "ups":  # HTTP Basic + form grant_type
         expected = "Basic " + base64.b64encode(b"ups-id:ups-secret").decode()
@@ -217,11 +229,13 @@ async def test_tracking_request_follows_the_spec(
 
 
 async def test_401_refreshes_the_token_exactly_once(
-    oauth_kit: Kit, engine: AsyncEngine, mock: respx.MockRouter
+    oauth_kit: Kit,
+    token_server: TokenServer,
+    db_adapter: CarrierAdapter,
+    engine: AsyncEngine,
+    mock: respx.MockRouter,
 ) -> None:
     kit = oauth_kit
-    server = TokenServer(kit)
-    mock.post(kit.token_url()).mock(side_effect=server)
     good = NUMBERS[kit.code][0]
     route = track_route(mock, kit).mock(
         side_effect=[
@@ -229,13 +243,9 @@ async def test_401_refreshes_the_token_exactly_once(
             kit.handler({good}),
         ]
     )
-    adapter = build_adapter(kit.code, carrier_settings(), engine)
-    try:
-        outcome = (await adapter.track([good]))[good]
-    finally:
-        await adapter.aclose()
+    outcome = (await db_adapter.track([good]))[good]
     assert isinstance(outcome, TrackingResult), outcome
-    assert len(server.requests) == 2
+    assert len(token_server.requests) == 2
     assert [bearer(c.request) for c in route.calls] == ["Bearer tok-1", "Bearer tok-2"]
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.text("SELECT access_token FROM carrier_tokens"))).all()
@@ -243,26 +253,20 @@ async def test_401_refreshes_the_token_exactly_once(
 
 
 async def test_a_second_401_is_auth_failed(
-    oauth_kit: Kit, engine: AsyncEngine, mock: respx.MockRouter
+    oauth_kit: Kit, token_server: TokenServer, db_adapter: CarrierAdapter, mock: respx.MockRouter
 ) -> None:
     kit = oauth_kit
-    server = TokenServer(kit)
-    mock.post(kit.token_url()).mock(side_effect=server)
     good = NUMBERS[kit.code][0]
     route = track_route(mock, kit).mock(return_value=httpx.Response(401, json={}))
-    adapter = build_adapter(kit.code, carrier_settings(), engine)
-    try:
-        outcome = (await adapter.track([good]))[good]
-    finally:
-        await adapter.aclose()
+    outcome = (await db_adapter.track([good]))[good]
     assert isinstance(outcome, TrackingFailure)
     assert outcome.kind is FailureKind.AUTH_FAILED
-    assert len(server.requests) == 2
+    assert len(token_server.requests) == 2
     assert route.call_count == 2
 
 
 async def test_refused_credentials_are_auth_failed(
-    oauth_kit: Kit, engine: AsyncEngine, mock: respx.MockRouter
+    oauth_kit: Kit, db_adapter: CarrierAdapter, mock: respx.MockRouter
 ) -> None:
     kit = oauth_kit
     token_route = mock.post(kit.token_url()).mock(
@@ -272,11 +276,7 @@ async def test_refused_credentials_are_auth_failed(
     )
     route = track_route(mock, kit)
     numbers = list(NUMBERS[kit.code])
-    adapter = build_adapter(kit.code, carrier_settings(), engine)
-    try:
-        outcomes = await adapter.track(numbers)
-    finally:
-        await adapter.aclose()
+    outcomes = await db_adapter.track(numbers)
     assert {o.kind for o in outcomes.values() if isinstance(o, TrackingFailure)} == {
         FailureKind.AUTH_FAILED
     }
@@ -409,22 +409,28 @@ async def test_malformed_numbers_fail_locally_and_spaces_are_ignored(
     assert route.call_count == 1
 
 
+# How each batching carrier refuses a whole request because of one number in it (HTTP 400).
+REFUSED_BATCH = {
+    "fedex": {"errors": [{"code": "TRACKING.TRACKINGNUMBER.INVALID", "message": "bad"}]},
+    "usps": {"error": {"code": "400", "message": "bad"}},
+}
+
+
+@pytest.mark.parametrize("code", sorted(REFUSED_BATCH))
 async def test_a_refused_batch_is_retried_number_by_number(
-    engine: AsyncEngine, mock: respx.MockRouter
+    code: str, engine: AsyncEngine, mock: respx.MockRouter
 ) -> None:
-    kit = KITS["fedex"]
-    mock.post(kit.token_url()).mock(side_effect=TokenServer(kit))
-    good, other = NUMBERS["fedex"]
-    refused = httpx.Response(
-        400, json={"errors": [{"code": "TRACKING.TRACKINGNUMBER.INVALID", "message": "bad"}]}
-    )
+    kit = KITS[code]
+    serve_tokens(mock, kit)
+    good, other = NUMBERS[code]
+    refused = httpx.Response(400, json=REFUSED_BATCH[code])
 
     def answer(request: httpx.Request) -> httpx.Response:
         numbers = kit.numbers_of(request)
         return refused if other in numbers else kit.handler({good})(request)
 
     route = track_route(mock, kit).mock(side_effect=answer)
-    adapter = build_adapter("fedex", carrier_settings(), engine)
+    adapter = build_adapter(code, carrier_settings(), engine)
     outcomes = await adapter.track([good, other])
     await adapter.aclose()
     assert isinstance(outcomes[good], TrackingResult)

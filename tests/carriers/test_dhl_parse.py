@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,13 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.dhl.parse import parse_track_response
 from tracking_service.carriers.status import Status
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dhl"
-OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "carrier-specs" / "dhl"
+from .parse_helpers import assert_status_family, load_fixture, official_spec
+
 PARCEL = "00340434292135100186"
 
 
 def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load_fixture("dhl", name)
 
 
 def result(name: str, number: str = PARCEL) -> TrackingResult:
@@ -47,15 +46,7 @@ def result(name: str, number: str = PARCEL) -> TrackingResult:
     ],
 )
 def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    parsed = result(name, number)
-    assert (parsed.carrier, parsed.tracking_number) == ("dhl", number)
-    assert parsed.status is status
-    assert parsed.raw_status_code == raw_code
-    assert parsed.raw_status_description
-    instants = [event.occurred_at for event in parsed.events]
-    assert instants and instants == sorted(instants)
-    assert all(instant.tzinfo is not None for instant in instants)
-    assert len({event.dedupe_key for event in parsed.events}) == len(parsed.events)
+    assert_status_family(result(name, number), "dhl", number, status, raw_code)
 
 
 def test_time_without_offset_is_local_to_a_single_zone_country() -> None:
@@ -192,9 +183,7 @@ def test_junk_never_raises(body: object, http_status: int) -> None:
 
 
 def test_official_sample_when_present() -> None:
-    sample = OFFICIAL / "sample-shipments-response-1.5.8.json"
-    if not sample.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    sample = official_spec("dhl", "sample-shipments-response-1.5.8.json")
     number = "GMDBD8E9CCE94842E495B7"
     parsed = parse_track_response(number, 200, json.loads(sample.read_text()))
     assert isinstance(parsed, TrackingResult)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +17,11 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.fedex.parse import parse_track_response
 from tracking_service.carriers.status import Status
 
-FIXTURES = Path(__file__).parent / "fixtures" / "fedex"
-OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "carrier-specs" / "fedex"
+from .parse_helpers import assert_status_family, load_fixture, official_spec
 
 
 def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load_fixture("fedex", name)
 
 
 def result(name: str, number: str) -> TrackingResult:
@@ -47,15 +45,7 @@ def result(name: str, number: str) -> TrackingResult:
     ],
 )
 def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    parsed = result(name, number)
-    assert (parsed.carrier, parsed.tracking_number) == ("fedex", number)
-    assert parsed.status is status
-    assert parsed.raw_status_code == raw_code
-    assert parsed.raw_status_description
-    instants = [event.occurred_at for event in parsed.events]
-    assert instants and instants == sorted(instants)
-    assert all(instant.tzinfo is not None for instant in instants)
-    assert len({event.dedupe_key for event in parsed.events}) == len(parsed.events)
+    assert_status_family(result(name, number), "fedex", number, status, raw_code)
 
 
 def test_events_are_scans_with_their_own_codes() -> None:
@@ -229,9 +219,7 @@ def test_junk_never_raises(body: object, http_status: int) -> None:
 
 
 def test_every_documented_error_code_is_a_typed_failure() -> None:
-    source = OFFICIAL / "track-error-codes.json"
-    if not source.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    source = official_spec("fedex", "track-error-codes.json")
     codes = [entry["code"] for entry in json.loads(source.read_text())["error_codes"]]
     body = {
         "output": {
@@ -272,9 +260,7 @@ def _example(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) ->
 
 
 def test_official_schema_example_when_present() -> None:
-    spec_file = OFFICIAL / "track-trackingnumbers.json"
-    if not spec_file.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    spec_file = official_spec("fedex", "track-trackingnumbers.json")
     spec = json.loads(spec_file.read_text())
     schemas = spec["components"]["schemas"]
     body = _example(schemas, schemas["TrkcResponseVO_TrackingNumber"])

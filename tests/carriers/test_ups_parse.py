@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +17,11 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.status import Status
 from tracking_service.carriers.ups.parse import parse_track_response
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ups"
-OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "carrier-specs" / "ups"
+from .parse_helpers import assert_status_family, load_fixture, official_spec
 
 
 def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load_fixture("ups", name)
 
 
 def result(name: str, number: str) -> TrackingResult:
@@ -46,17 +44,7 @@ def result(name: str, number: str) -> TrackingResult:
     ],
 )
 def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    parsed = result(name, number)
-    assert parsed.carrier == "ups"
-    assert parsed.tracking_number == number
-    assert parsed.status is status
-    assert parsed.raw_status_code == raw_code
-    assert parsed.raw_status_description  # the carrier's text is kept
-    assert parsed.events, "every fixture has scans"
-    instants = [event.occurred_at for event in parsed.events]
-    assert instants == sorted(instants), "events are oldest first"
-    assert all(instant.tzinfo is not None for instant in instants)
-    assert len({event.dedupe_key for event in parsed.events}) == len(parsed.events)
+    assert_status_family(result(name, number), "ups", number, status, raw_code)
 
 
 def test_gmt_time_with_dropped_leading_zero_is_padded() -> None:
@@ -211,9 +199,7 @@ def test_junk_never_raises(body: object, http_status: int) -> None:
 
 
 def test_official_sample_when_present() -> None:
-    sample = OFFICIAL / "sample-track-response.json"
-    if not sample.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    sample = official_spec("ups", "sample-track-response.json")
     parsed = parse_track_response("<Tracking Number>", 200, json.loads(sample.read_text()))
     assert isinstance(parsed, TrackingResult)
     assert parsed.status is Status.DELIVERED

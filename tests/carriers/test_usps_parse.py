@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,7 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.status import Status
 from tracking_service.carriers.usps.parse import parse_track_response
 
-FIXTURES = Path(__file__).parent / "fixtures" / "usps"
-OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "carrier-specs" / "usps"
+from .parse_helpers import assert_status_family, load_fixture, official_spec
 
 BATCH = [
     "9400111899223344556679",  # 404 element, 150002
@@ -33,7 +31,7 @@ BATCH = [
 
 
 def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load_fixture("usps", name)
 
 
 def result(name: str, number: str) -> TrackingResult:
@@ -56,15 +54,7 @@ def result(name: str, number: str) -> TrackingResult:
     ],
 )
 def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    parsed = result(name, number)
-    assert (parsed.carrier, parsed.tracking_number) == ("usps", number)
-    assert parsed.status is status
-    assert parsed.raw_status_code == raw_code
-    assert parsed.raw_status_description
-    instants = [event.occurred_at for event in parsed.events]
-    assert instants and instants == sorted(instants)
-    assert all(instant.tzinfo is not None for instant in instants)
-    assert len({event.dedupe_key for event in parsed.events}) == len(parsed.events)
+    assert_status_family(result(name, number), "usps", number, status, raw_code)
 
 
 def test_gmt_timestamp_is_the_instant_and_events_keep_place_and_text() -> None:
@@ -186,9 +176,7 @@ def test_whole_request_errors(name: str, http_status: int, kind: FailureKind) ->
 
 
 def test_error_codes_from_the_official_csv_are_typed() -> None:
-    csv_file = OFFICIAL / "tracking-error-codes.csv"
-    if not csv_file.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    csv_file = official_spec("usps", "tracking-error-codes.csv")
     import csv
 
     rows = [r for r in csv.DictReader(csv_file.open()) if r["message_error_code"]]
@@ -251,9 +239,7 @@ def test_junk_never_raises(body: object, http_status: int) -> None:
 
 
 def test_official_legacy_sample_when_present() -> None:
-    sample = OFFICIAL / "sample-tracking-v3-detail-response.json"
-    if not sample.exists():
-        pytest.skip("shared/carrier-specs is not next to the repository")
+    sample = official_spec("usps", "sample-tracking-v3-detail-response.json")
     number = "XXXXXXXXXXXXXXXXXXXX"
     parsed = parse_track_response([number], 200, json.loads(sample.read_text()))[number]
     assert isinstance(parsed, TrackingResult)

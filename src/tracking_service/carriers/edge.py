@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from tracking_service.carriers.base import FailureKind, TrackingFailure, TrackingOutcome
 from tracking_service.carriers.http import CarrierCallError, CarrierHttp
+from tracking_service.carriers.parse_support import fail_all
 
 log = logging.getLogger(__name__)
 
@@ -28,31 +29,34 @@ def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
 
 
-def fail_all(
-    carrier: str,
-    numbers: Iterable[str],
-    kind: FailureKind,
-    message: str,
-    retry_after: float | None = None,
-) -> dict[str, TrackingOutcome]:
-    return {n: TrackingFailure(carrier, n, kind, message, retry_after=retry_after) for n in numbers}
-
-
 class HttpCarrierAdapter:
-    """Base of the real adapters: subclasses implement `_track_batch` and `invalid_reason`."""
+    """Base of the real adapters: subclasses implement `_track_batch` and either set
+    `number_format` (with `number_format_reason`) or override `invalid_reason`."""
 
     code: str = ""
     max_batch: int = 1
+    number_format: re.Pattern[str] | None = None  # every number the carrier accepts, in full
+    number_format_reason: str = ""  # the failure message of a number that does not match
 
     def __init__(self, http: CarrierHttp) -> None:
         self.http = http
 
     def invalid_reason(self, number: str) -> str | None:
         """Why the carrier would reject `number` (normalized) outright, or None."""
+        if self.number_format is not None and not self.number_format.fullmatch(number):
+            return self.number_format_reason
         return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
         raise NotImplementedError
+
+    async def _track_one_by_one(self, numbers: list[str]) -> dict[str, TrackingOutcome]:
+        """Each number in a batch of its own, concurrently: after a carrier refused a whole
+        batch (HTTP 400), so that one bad number fails alone."""
+        outcomes: dict[str, TrackingOutcome] = {}
+        for answer in await asyncio.gather(*(self._track_batch([n]) for n in numbers)):
+            outcomes.update(answer)
+        return outcomes
 
     async def _guarded_batch(self, numbers: list[str]) -> dict[str, TrackingOutcome]:
         try:

@@ -57,61 +57,55 @@ class AccessToken:
 # ---- what each carrier's token endpoint wants (paths off the base URL, per the specs) --------
 
 
+def _token_post(http: CarrierHttp, url: str, **how: Any) -> TokenRequest:
+    """A POST to a token endpoint asking for JSON; `how` is the carrier's auth and body."""
+
+    async def request() -> httpx.Response:
+        return await http.request("POST", url, headers={"Accept": "application/json"}, **how)
+
+    return request
+
+
 def ups_token_request(
     http: CarrierHttp, base_url: str, client_id: str, client_secret: str
 ) -> TokenRequest:
     """UPS `OAuthClientCredentials.yaml`: POST /security/v1/oauth/token, HTTP Basic, form."""
+    return _token_post(
+        http,
+        join_url(base_url, "/security/v1/oauth/token"),
+        auth=httpx.BasicAuth(client_id, client_secret),
+        data={"grant_type": "client_credentials"},
+    )
 
-    async def request() -> httpx.Response:
-        return await http.request(
-            "POST",
-            join_url(base_url, "/security/v1/oauth/token"),
-            auth=httpx.BasicAuth(client_id, client_secret),
-            data={"grant_type": "client_credentials"},
-            headers={"Accept": "application/json"},
-        )
 
-    return request
+def _client_credentials(client_id: str, client_secret: str) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
 
 
 def fedex_token_request(
     http: CarrierHttp, base_url: str, client_id: str, client_secret: str
 ) -> TokenRequest:
     """FedEx `oauth-token.json`: POST /oauth/token, form with client_id and client_secret."""
-
-    async def request() -> httpx.Response:
-        return await http.request(
-            "POST",
-            join_url(base_url, "/oauth/token"),
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-            },
-            headers={"Accept": "application/json"},
-        )
-
-    return request
+    return _token_post(
+        http,
+        join_url(base_url, "/oauth/token"),
+        data=_client_credentials(client_id, client_secret),
+    )
 
 
 def usps_token_request(
     http: CarrierHttp, base_url: str, client_id: str, client_secret: str
 ) -> TokenRequest:
     """USPS `oauth2-v3.yaml`: POST /oauth2/v3/token with a JSON client-credentials body."""
-
-    async def request() -> httpx.Response:
-        return await http.request(
-            "POST",
-            join_url(base_url, "/oauth2/v3/token"),
-            json={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-            },
-            headers={"Accept": "application/json"},
-        )
-
-    return request
+    return _token_post(
+        http,
+        join_url(base_url, "/oauth2/v3/token"),
+        json=_client_credentials(client_id, client_secret),
+    )
 
 
 # ---- pure parsing of token answers ----------------------------------------------------------
@@ -163,6 +157,24 @@ def token_error_text(body: object) -> str:
     if isinstance(error, str):  # RFC 6749: {"error": "invalid_client", "error_description"}
         return " ".join(str(v) for v in (error, body.get("error_description")) if v)
     return ""
+
+
+def refusal(
+    carrier: str,
+    what: str,
+    response: httpx.Response,
+    error_text: Callable[[object], str] = token_error_text,
+) -> CarrierCallError:
+    """`auth_failed` for a 401/403: `<carrier> refused <what> (HTTP 401): <the carrier's words>`,
+    read from the JSON body by `error_text`, else the start of a body that is not JSON."""
+    try:
+        detail = error_text(response.json())
+    except ValueError:
+        detail = response.text[:200]
+    return CarrierCallError(
+        FailureKind.AUTH_FAILED,
+        f"{carrier} refused {what} (HTTP {response.status_code}): {detail}",
+    )
 
 
 def _lock_key(carrier: str, client_id: str) -> int:
@@ -342,13 +354,6 @@ async def send_authorized(
             await tokens.invalidate(token)
             continue
         if response.status_code in (401, 403):
-            try:
-                detail = token_error_text(response.json())
-            except ValueError:
-                detail = response.text[:200]
-            raise CarrierCallError(
-                FailureKind.AUTH_FAILED,
-                f"{tokens.carrier} refused the call (HTTP {response.status_code}): {detail}",
-            )
+            raise refusal(tokens.carrier, "the call", response)
         return response
     raise AssertionError("unreachable")  # pragma: no cover

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tracking_service.carriers.base import FailureKind, Location, TrackingFailure
+from tracking_service.carriers.base import (
+    DeliveryWindow,
+    FailureKind,
+    Location,
+    TrackingEvent,
+    TrackingFailure,
+    TrackingOutcome,
+    TrackingResult,
+)
+from tracking_service.carriers.status import Status
 
 
 def dig(value: object, *path: str | int) -> Any:
@@ -87,6 +96,44 @@ def dedupe_key(
     instant = occurred_at.astimezone(UTC).isoformat()
     material = "\x1f".join((carrier, normalize_number(number), instant, raw_code, place.upper()))
     return hashlib.sha1(material.encode("utf-8")).hexdigest()
+
+
+# --- scans, estimates and competing results ------------------------------------------------
+
+
+def oldest_first(listed: Iterable[TrackingEvent]) -> list[TrackingEvent]:
+    """Scans in the carrier's order (newest first) -> oldest first, as `TrackingResult` wants.
+
+    Two scans at the same instant keep the carrier's order reversed: the later listed is older.
+    """
+    indexed = list(enumerate(listed))
+    indexed.sort(key=lambda item: (item[1].occurred_at, -item[0]))
+    return [event for _, event in indexed]
+
+
+def delivered_scan_at(events: Sequence[TrackingEvent]) -> datetime | None:
+    """When the newest delivered scan (events oldest first) happened, or None."""
+    return next((e.occurred_at for e in reversed(events) if e.status is Status.DELIVERED), None)
+
+
+def newest_scan_at(result: TrackingResult) -> datetime:
+    """When the result's newest scan happened; the earliest possible instant when it has none."""
+    return result.events[-1].occurred_at if result.events else datetime.min.replace(tzinfo=UTC)
+
+
+def most_recent(outcomes: Sequence[TrackingOutcome]) -> TrackingOutcome:
+    """Of several candidate answers for one number (a reused number, several services): the
+    result with the newest scan; when none is a result, the first failure."""
+    results = [outcome for outcome in outcomes if isinstance(outcome, TrackingResult)]
+    return max(results, key=newest_scan_at) if results else outcomes[0]
+
+
+def window_spanning(days: Iterable[date | None]) -> DeliveryWindow | None:
+    """The window from the earliest to the latest of the given dates; None when there is none."""
+    known = [day for day in days if day]
+    if not known:
+        return None
+    return DeliveryWindow(earliest=min(known), latest=max(known))
 
 
 # --- time ----------------------------------------------------------------------------------
@@ -234,6 +281,11 @@ def zone_for_place(naive: datetime, country: object, region: object = None) -> t
     return UTC, False
 
 
+def country_and_region(where: Location | None) -> tuple[str | None, str | None]:
+    """The two parts of a place that decide its zone (`zone_for_place`, `aware`)."""
+    return (where.country, where.region) if where else (None, None)
+
+
 def aware(naive_or_aware: datetime, country: object = None, region: object = None) -> datetime:
     """Attach the place's zone to a naive carrier time; aware times pass through."""
     if naive_or_aware.tzinfo is not None:
@@ -247,6 +299,35 @@ def aware(naive_or_aware: datetime, country: object = None, region: object = Non
 
 def failure(carrier: str, number: str, kind: FailureKind, message: str) -> TrackingFailure:
     return TrackingFailure(carrier=carrier, tracking_number=number, kind=kind, message=message)
+
+
+def fail_all(
+    carrier: str,
+    numbers: Iterable[str],
+    kind: FailureKind,
+    message: str,
+    retry_after: float | None = None,
+) -> dict[str, TrackingOutcome]:
+    """The same failure for every number (a whole request or answer went wrong)."""
+    return {n: TrackingFailure(carrier, n, kind, message, retry_after=retry_after) for n in numbers}
+
+
+def unreadable(what: str, exc: Exception) -> str:
+    """The message of a `bad_response` caused by a parser bug: what could not be read, and why."""
+    return f"unreadable {what} ({type(exc).__name__}: {exc})"
+
+
+def http_error_message(carrier_label: str, http_status: int, detail: str) -> str:
+    """`UPS HTTP 400: <detail>`, or just `UPS HTTP 400` when the carrier said nothing."""
+    return f"{carrier_label} HTTP {http_status}" + (f": {detail}" if detail else "")
+
+
+def codes_and_messages(entries: Sequence[Mapping[str, Any]]) -> tuple[set[str], str]:
+    """The codes of a carrier's `[{code, message}, ...]` errors or warnings, and their text
+    `code: message; ...` ("" when the list is empty)."""
+    codes = {code for code in (text(e.get("code")) for e in entries) if code}
+    message = "; ".join(f"{text(e.get('code'))}: {text(e.get('message'))}" for e in entries)
+    return codes, message
 
 
 def kind_for_http_status(http_status: int) -> FailureKind:

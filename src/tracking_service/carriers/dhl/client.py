@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from tracking_service.carriers.base import FailureKind, TrackingOutcome
+from tracking_service.carriers.base import TrackingOutcome
 from tracking_service.carriers.dhl.parse import parse_track_response
 from tracking_service.carriers.edge import HttpCarrierAdapter
-from tracking_service.carriers.http import CarrierCallError, CarrierHttp, decode_json, join_url
-from tracking_service.carriers.oauth import token_error_text
-
-_NUMBER = re.compile(r"[A-Z0-9]{4,50}")
+from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
+from tracking_service.carriers.oauth import refusal, token_error_text
 
 
 class DhlCarrier(HttpCarrierAdapter):
@@ -19,16 +17,13 @@ class DhlCarrier(HttpCarrierAdapter):
 
     code = "dhl"
     max_batch = 1
+    number_format = re.compile(r"[A-Z0-9]{4,50}")
+    number_format_reason = "DHL tracking numbers are 4 to 50 letters or digits"
 
     def __init__(self, base_url: str, http: CarrierHttp, api_key: str) -> None:
         super().__init__(http)
         self.base_url = base_url
         self._api_key = api_key
-
-    def invalid_reason(self, number: str) -> str | None:
-        if not _NUMBER.fullmatch(number):
-            return "DHL tracking numbers are 4 to 50 letters or digits"
-        return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
         (number,) = numbers
@@ -39,14 +34,7 @@ class DhlCarrier(HttpCarrierAdapter):
             headers={"DHL-API-Key": self._api_key, "Accept": "application/json"},
         )
         if response.status_code in (401, 403):
-            try:
-                detail = _problem_text(response.json())
-            except ValueError:
-                detail = response.text[:200]
-            raise CarrierCallError(
-                FailureKind.AUTH_FAILED,
-                f"dhl refused the API key (HTTP {response.status_code}): {detail}",
-            )
+            raise refusal(self.code, "the API key", response, _problem_text)
         return {number: parse_track_response(number, response.status_code, decode_json(response))}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracking_service.carriers.base import (
@@ -32,17 +32,24 @@ from tracking_service.carriers.base import (
 )
 from tracking_service.carriers.dhl.mapping import map_status
 from tracking_service.carriers.parse_support import (
+    country_and_region,
     dedupe_key,
+    delivered_scan_at,
     describe,
     dicts,
     dig,
     failure,
+    http_error_message,
     kind_for_http_status,
     local_date,
     location,
+    most_recent,
     normalize_number,
+    oldest_first,
     parse_iso,
     text,
+    unreadable,
+    window_spanning,
     zone_for_place,
 )
 from tracking_service.carriers.status import Status
@@ -60,17 +67,13 @@ def parse_track_response(tracking_number: str, http_status: int, body: object) -
     except Exception as exc:
         logger.exception("DHL answer for %s could not be parsed", tracking_number)
         return failure(
-            CARRIER,
-            tracking_number,
-            FailureKind.BAD_RESPONSE,
-            f"unreadable DHL answer ({type(exc).__name__}: {exc})",
+            CARRIER, tracking_number, FailureKind.BAD_RESPONSE, unreadable("DHL answer", exc)
         )
 
 
 def _problem(http_status: int, body: object) -> str:
     parts = [text(dig(body, key)) for key in ("title", "detail")]
-    detail = ": ".join(p for p in parts if p)
-    return f"DHL HTTP {http_status}" + (f": {detail}" if detail else "")
+    return http_error_message("DHL", http_status, ": ".join(p for p in parts if p))
 
 
 def _parse(number: str, http_status: int, body: object) -> TrackingOutcome:
@@ -99,19 +102,11 @@ def _parse(number: str, http_status: int, body: object) -> TrackingOutcome:
     ]
     candidates = by_id or by_piece or shipments
     piece = None if by_id or not by_piece else wanted
-    outcomes = [_result(number, shipment, piece) for shipment in candidates]
-    results = [o for o in outcomes if isinstance(o, TrackingResult)]
-    if not results:
-        return outcomes[0]
-    return max(results, key=_newest)
+    return most_recent([_result(number, shipment, piece) for shipment in candidates])
 
 
 def _strings(value: object) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
-
-
-def _newest(result: TrackingResult) -> datetime:
-    return result.events[-1].occurred_at if result.events else datetime.min.replace(tzinfo=UTC)
 
 
 def _place(value: object) -> Location | None:
@@ -131,9 +126,7 @@ def _instant(value: object, where: Location | None, number: str) -> datetime | N
     moment = parse_iso(value)
     if moment is None or moment.tzinfo is not None:
         return moment
-    zone, exact = zone_for_place(
-        moment, where.country if where else None, where.region if where else None
-    )
+    zone, exact = zone_for_place(moment, *country_and_region(where))
     if not exact:
         logger.info(
             "DHL time %s for %s has no offset and no single zone: read as UTC", value, number
@@ -179,9 +172,7 @@ def _result(number: str, shipment: Mapping[str, Any], piece: str | None) -> Trac
         destination = _place(shipment.get("destination"))
         delivered_at = _instant(dig(proof, "timestamp"), destination, number)
         if delivered_at is None:
-            delivered_at = next(
-                (e.occurred_at for e in reversed(events) if e.status is Status.DELIVERED), None
-            )
+            delivered_at = delivered_scan_at(events)
         signed = dig(proof, "signed")
         given_family = " ".join(
             p for p in (text(dig(signed, "givenName")), text(dig(signed, "familyName"))) if p
@@ -207,8 +198,8 @@ def _events(
 
     The dedupe key includes DHL's (English) text: the coarse code enum alone would make two
     different scans at the same place and second look the same."""
-    dated: list[tuple[datetime, int, TrackingEvent]] = []
-    for index, raw in enumerate(raw_events):
+    listed: list[TrackingEvent] = []
+    for raw in raw_events:
         pieces = {normalize_number(p) for p in _strings(raw.get("pieceIds"))}
         if piece and pieces and piece not in pieces:
             continue  # a scan of another piece of the shipment
@@ -219,33 +210,27 @@ def _events(
             continue
         code = text(raw.get("statusCode")) or ""
         description = text(raw.get("status")) or text(raw.get("statusDetailed")) or ""
-        event = TrackingEvent(
-            occurred_at=instant,
-            status=map_status(code, *_texts(raw)),
-            raw_code=code,
-            description=description,
-            location=where,
-            dedupe_key=dedupe_key(CARRIER, number, instant, f"{code}|{description.upper()}", where),
+        listed.append(
+            TrackingEvent(
+                occurred_at=instant,
+                status=map_status(code, *_texts(raw)),
+                raw_code=code,
+                description=description,
+                location=where,
+                dedupe_key=dedupe_key(
+                    CARRIER, number, instant, f"{code}|{description.upper()}", where
+                ),
+            )
         )
-        dated.append((instant, -index, event))  # DHL lists newest first
-    dated.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in dated]
+    return oldest_first(listed)  # DHL lists newest first
 
 
 def _estimate(shipment: Mapping[str, Any]) -> DeliveryWindow | None:
     """estimatedDeliveryTimeFrame, else estimatedTimeOfDelivery; dates as DHL writes them."""
     frame = shipment.get("estimatedDeliveryTimeFrame")
-    days = [
-        d
-        for d in (
-            local_date(dig(frame, "estimatedFrom")),
-            local_date(dig(frame, "estimatedThrough")),
-        )
-        if d
-    ]
-    if not days:
-        single = local_date(shipment.get("estimatedTimeOfDelivery"))
-        days = [single] if single else []
-    if not days:
-        return None
-    return DeliveryWindow(earliest=min(days), latest=max(days))
+    window = window_spanning(
+        (local_date(dig(frame, "estimatedFrom")), local_date(dig(frame, "estimatedThrough")))
+    )
+    if window is not None:
+        return window
+    return window_spanning([local_date(shipment.get("estimatedTimeOfDelivery"))])

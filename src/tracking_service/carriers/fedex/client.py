@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Mapping
@@ -14,7 +13,6 @@ from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
 from tracking_service.carriers.oauth import TokenProvider, send_authorized
 
 MAX_BATCH = 30  # "Maximum limit is 30" (trackingInfo)
-_NUMBER = re.compile(r"[A-Z0-9]{4,40}")
 
 
 def track_request_body(numbers: list[str]) -> dict[str, object]:
@@ -30,16 +28,13 @@ class FedexCarrier(HttpCarrierAdapter):
 
     code = "fedex"
     max_batch = MAX_BATCH
+    number_format = re.compile(r"[A-Z0-9]{4,40}")
+    number_format_reason = "FedEx tracking numbers are 4 to 40 letters or digits"
 
     def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
         super().__init__(http)
         self.base_url = base_url
         self.tokens = tokens
-
-    def invalid_reason(self, number: str) -> str | None:
-        if not _NUMBER.fullmatch(number):
-            return "FedEx tracking numbers are 4 to 40 letters or digits"
-        return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
         response = await send_authorized(
@@ -54,10 +49,6 @@ class FedexCarrier(HttpCarrierAdapter):
                 "x-customer-transaction-id": str(uuid.uuid4()),
             },
         )
-        if response.status_code == 400 and len(numbers) > 1:
-            # The whole request was refused: ask one by one so one bad number fails alone.
-            outcomes: dict[str, TrackingOutcome] = {}
-            for answer in await asyncio.gather(*(self._track_batch([n]) for n in numbers)):
-                outcomes.update(answer)
-            return outcomes
+        if response.status_code == 400 and len(numbers) > 1:  # the whole request was refused
+            return await self._track_one_by_one(numbers)
         return parse_track_response(numbers, response.status_code, decode_json(response))

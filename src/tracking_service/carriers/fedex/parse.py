@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from tracking_service.carriers.base import (
@@ -32,19 +32,27 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.fedex.mapping import is_attempt_reason, map_code
 from tracking_service.carriers.parse_support import (
     aware,
+    codes_and_messages,
+    country_and_region,
     dedupe_key,
+    delivered_scan_at,
     describe,
     dicts,
     dig,
+    fail_all,
     failure,
+    http_error_message,
     kind_for_http_status,
     local_date,
     location,
+    most_recent,
     normalize_number,
+    oldest_first,
     parse_iso,
     text,
+    unreadable,
+    window_spanning,
 )
-from tracking_service.carriers.status import Status
 
 CARRIER = "fedex"
 logger = logging.getLogger(__name__)
@@ -60,21 +68,17 @@ def parse_track_response(
     try:
         entries = _entries_by_number(http_status, body)
     except _WholeAnswerError as error:
-        return {n: failure(CARRIER, n, error.kind, error.message) for n in numbers}
+        return fail_all(CARRIER, numbers, error.kind, error.message)
     except Exception as exc:
         logger.exception("FedEx answer could not be read")
-        message = f"unreadable FedEx answer ({type(exc).__name__}: {exc})"
-        return {n: failure(CARRIER, n, FailureKind.BAD_RESPONSE, message) for n in numbers}
+        return fail_all(CARRIER, numbers, FailureKind.BAD_RESPONSE, unreadable("FedEx answer", exc))
     for number in numbers:
         try:
             outcomes[number] = _outcome(number, entries.get(normalize_number(number)))
         except Exception as exc:  # a parser bug on one number must not fail the batch
             logger.exception("FedEx track result for %s could not be parsed", number)
             outcomes[number] = failure(
-                CARRIER,
-                number,
-                FailureKind.BAD_RESPONSE,
-                f"unreadable FedEx track result ({type(exc).__name__}: {exc})",
+                CARRIER, number, FailureKind.BAD_RESPONSE, unreadable("FedEx track result", exc)
             )
     return outcomes
 
@@ -85,16 +89,10 @@ class _WholeAnswerError(Exception):
         self.kind, self.message = kind, message
 
 
-def _errors_text(errors: list[Mapping[str, Any]]) -> tuple[set[str], str]:
-    codes = {code for code in (text(e.get("code")) for e in errors) if code}
-    message = "; ".join(f"{text(e.get('code'))}: {text(e.get('message'))}" for e in errors)
-    return codes, message
-
-
 def _entries_by_number(http_status: int, body: object) -> dict[str, list[Mapping[str, Any]]]:
     if http_status not in (200, 207):
-        codes, message = _errors_text(dicts(dig(body, "errors")))
-        message = f"FedEx HTTP {http_status}" + (f": {message}" if message else "")
+        codes, detail = codes_and_messages(dicts(dig(body, "errors")))
+        message = http_error_message("FedEx", http_status, detail)
         kind = kind_for_http_status(http_status)
         if http_status == 400 and codes and codes <= INVALID_NUMBER_CODES:
             kind = FailureKind.INVALID_NUMBER
@@ -102,7 +100,7 @@ def _entries_by_number(http_status: int, body: object) -> dict[str, list[Mapping
     output = dig(body, "output")
     complete = dig(output if isinstance(output, Mapping) else body, "completeTrackResults")
     if not isinstance(complete, list):
-        _codes, message = _errors_text(dicts(dig(body, "errors")))
+        _codes, message = codes_and_messages(dicts(dig(body, "errors")))
         raise _WholeAnswerError(
             FailureKind.BAD_RESPONSE,
             f"FedEx answer has no output.completeTrackResults: {message or describe(body)}",
@@ -147,13 +145,7 @@ def _outcome(number: str, results: list[Mapping[str, Any]] | None) -> TrackingOu
         for r in with_data
         if normalize_number(dig(r, "trackingNumberInfo", "trackingNumber")) == wanted
     ] or with_data
-    parsed = [_result(number, r) for r in matching]
-    results = [r for r in parsed if isinstance(r, TrackingResult)]
-    return max(results, key=_newest_scan) if results else parsed[0]
-
-
-def _newest_scan(result: TrackingResult) -> datetime:
-    return result.events[-1].occurred_at if result.events else datetime.min.replace(tzinfo=UTC)
+    return most_recent([_result(number, r) for r in matching])
 
 
 def _entry_failure(number: str, error: object) -> TrackingOutcome:
@@ -218,14 +210,14 @@ def _result(number: str, result: Mapping[str, Any]) -> TrackingOutcome:
 
 
 def _events(number: str, scans: list[Mapping[str, Any]]) -> list[TrackingEvent]:
-    dated: list[tuple[datetime, int, TrackingEvent]] = []
-    for index, scan in enumerate(scans):
+    listed: list[TrackingEvent] = []
+    for scan in scans:
         where = _where(scan.get("scanLocation"))
         moment = parse_iso(scan.get("date"))
         if moment is None:
             logger.warning("FedEx scan without a usable date for %s: %s", number, scan)
             continue
-        instant = aware(moment, where.country if where else None, where.region if where else None)
+        instant = aware(moment, *country_and_region(where))
         event_type, derived = text(scan.get("eventType")), text(scan.get("derivedStatusCode"))
         exception_text = text(scan.get("exceptionDescription"))
         attempted = is_attempt_reason([text(scan.get("exceptionCode"))], [exception_text])
@@ -233,24 +225,21 @@ def _events(number: str, scans: list[Mapping[str, Any]]) -> list[TrackingEvent]:
         description = text(scan.get("eventDescription")) or text(scan.get("derivedStatus")) or ""
         if exception_text and exception_text.lower() not in description.lower():
             description = f"{description}: {exception_text}" if description else exception_text
-        event = TrackingEvent(
-            occurred_at=instant,
-            status=map_code(event_type, derived, attempted=attempted),
-            raw_code=raw_code,
-            description=description,
-            location=where,
-            dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
+        listed.append(
+            TrackingEvent(
+                occurred_at=instant,
+                status=map_code(event_type, derived, attempted=attempted),
+                raw_code=raw_code,
+                description=description,
+                location=where,
+                dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
+            )
         )
-        dated.append((instant, -index, event))  # FedEx lists newest first
-    dated.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in dated]
+    return oldest_first(listed)  # FedEx lists newest first
 
 
 def _window(window: object) -> DeliveryWindow | None:
-    days = [d for d in (local_date(dig(window, "begins")), local_date(dig(window, "ends"))) if d]
-    if not days:
-        return None
-    return DeliveryWindow(earliest=min(days), latest=max(days))
+    return window_spanning((local_date(dig(window, "begins")), local_date(dig(window, "ends"))))
 
 
 def _dates_of(result: Mapping[str, Any], kind: str) -> list[str]:
@@ -269,9 +258,9 @@ def _estimate(result: Mapping[str, Any]) -> DeliveryWindow | None:
     if window is not None:
         return window
     for kind in ("ESTIMATED_DELIVERY", "COMMITMENT"):
-        days: list[date] = [d for d in map(local_date, _dates_of(result, kind)) if d]
-        if days:
-            return DeliveryWindow(earliest=min(days), latest=max(days))
+        dated = window_spanning(map(local_date, _dates_of(result, kind)))
+        if dated is not None:
+            return dated
     return _window(dig(result, "standardTransitTimeWindow", "window"))
 
 
@@ -281,12 +270,12 @@ def _delivered_at(result: Mapping[str, Any], events: list[TrackingEvent]) -> dat
     actual = next((m for m in map(parse_iso, _dates_of(result, "ACTUAL_DELIVERY")) if m), None)
     if actual is not None and actual.tzinfo is not None:
         return actual
-    for event in reversed(events):
-        if event.status is Status.DELIVERED:
-            return event.occurred_at
+    scanned = delivered_scan_at(events)
+    if scanned is not None:
+        return scanned
     if actual is None:
         return None
     place = _where(dig(result, "deliveryDetails", "actualDeliveryAddress")) or _where(
         dig(result, "lastUpdatedDestinationAddress")
     )
-    return aware(actual, place.country if place else None, place.region if place else None)
+    return aware(actual, *country_and_region(place))

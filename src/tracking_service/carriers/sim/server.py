@@ -118,7 +118,7 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
     return {**_summary_json(snap), "events": [_event_json(e) for e in reversed(snap.events)]}
 
 
-@lru_cache(maxsize=131_072)
+@lru_cache(maxsize=20_000)  # about 7 kB each: at most ~140 MB
 def _rendered(number: str, speed: float) -> tuple[Plan, tuple[str, ...]]:
     """The parcel's plan and each scan already serialized: a lookup only slices and joins."""
     parcel = plan(decode(number), speed)

@@ -202,7 +202,7 @@ _SimPlan = tuple[
 ]
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def _sim_plan(sim: SimNumber) -> _SimPlan:
     """The scans on the simulated clock (independent of the speed, so cached per number)."""
     p = _Planner(sim)
@@ -275,7 +275,7 @@ def _window(delivery: datetime | None, place: Place, spread: int) -> Window | No
     return Window(day, day + timedelta(days=spread))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def plan(sim: SimNumber, speed: float) -> Plan:
     """The whole life of the parcel in real instants at `speed` (simulated seconds per second)."""
     if speed <= 0:

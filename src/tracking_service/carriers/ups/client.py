@@ -14,7 +14,6 @@ from tracking_service.carriers.oauth import TokenProvider, send_authorized
 from tracking_service.carriers.ups.parse import parse_track_response
 
 TRANSACTION_SOURCE = "tracking-service"
-_INQUIRY = re.compile(r"[A-Z0-9]{7,34}")
 
 
 class UpsCarrier(HttpCarrierAdapter):
@@ -22,16 +21,13 @@ class UpsCarrier(HttpCarrierAdapter):
 
     code = "ups"
     max_batch = 1
+    number_format = re.compile(r"[A-Z0-9]{7,34}")
+    number_format_reason = "UPS inquiry numbers are 7 to 34 letters or digits"
 
     def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
         super().__init__(http)
         self.base_url = base_url
         self.tokens = tokens
-
-    def invalid_reason(self, number: str) -> str | None:
-        if not _INQUIRY.fullmatch(number):
-            return "UPS inquiry numbers are 7 to 34 letters or digits"
-        return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
         (number,) = numbers

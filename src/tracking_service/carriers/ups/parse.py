@@ -28,20 +28,25 @@ from tracking_service.carriers.base import (
 )
 from tracking_service.carriers.parse_support import (
     aware,
+    codes_and_messages,
+    country_and_region,
     dedupe_key,
+    delivered_scan_at,
     describe,
     dicts,
     dig,
     failure,
+    http_error_message,
     kind_for_http_status,
     local_date,
     location,
     normalize_number,
+    oldest_first,
     parse_offset,
     text,
+    unreadable,
     zone_for_place,
 )
-from tracking_service.carriers.status import Status
 from tracking_service.carriers.ups.mapping import map_status
 
 CARRIER = "ups"
@@ -58,10 +63,7 @@ def parse_track_response(tracking_number: str, http_status: int, body: object) -
     except Exception as exc:  # a parser bug must not fail the batch
         logger.exception("UPS answer for %s could not be parsed", tracking_number)
         return failure(
-            CARRIER,
-            tracking_number,
-            FailureKind.BAD_RESPONSE,
-            f"unreadable UPS answer ({type(exc).__name__}: {exc})",
+            CARRIER, tracking_number, FailureKind.BAD_RESPONSE, unreadable("UPS answer", exc)
         )
 
 
@@ -79,11 +81,8 @@ def _parse(number: str, http_status: int, body: object) -> TrackingOutcome:
     packages = [package for shipment in shipments for package in dicts(shipment.get("package"))]
     if not packages:
         warnings = [w for shipment in shipments for w in dicts(shipment.get("warnings"))]
-        codes = {text(w.get("code")) for w in warnings}
-        message = (
-            "; ".join(f"{text(w.get('code'))}: {text(w.get('message'))}" for w in warnings)
-            or "no package in the answer"
-        )
+        codes, message = codes_and_messages(warnings)
+        message = message or "no package in the answer"
         if codes & NOT_FOUND_WARNINGS:
             return failure(CARRIER, number, FailureKind.NOT_FOUND, f"UPS: {message}")
         return failure(CARRIER, number, FailureKind.BAD_RESPONSE, f"UPS: {message}")
@@ -91,10 +90,8 @@ def _parse(number: str, http_status: int, body: object) -> TrackingOutcome:
 
 
 def _http_error(number: str, http_status: int, body: object) -> TrackingOutcome:
-    errors = dicts(dig(body, "response", "errors"))
-    codes = {text(error.get("code")) for error in errors}
-    message = "; ".join(f"{text(e.get('code'))}: {text(e.get('message'))}" for e in errors)
-    message = f"UPS HTTP {http_status}" + (f": {message}" if message else "")
+    codes, detail = codes_and_messages(dicts(dig(body, "response", "errors")))
+    message = http_error_message("UPS", http_status, detail)
     if http_status == 404:
         return failure(CARRIER, number, FailureKind.NOT_FOUND, message)
     if http_status == 400 and codes & INVALID_NUMBER_ERRORS:
@@ -170,7 +167,7 @@ def _events(number: str, activities: list[Mapping[str, Any]]) -> list[TrackingEv
     # A scan with neither GMT time nor offset in a multi-zone country (e.g. "US" alone) borrows
     # the zone of the nearest scan of the same package whose zone is known.
     known = [(i, item[2].tzinfo) for i, item in enumerate(timed) if item[3]]
-    dated: list[tuple[datetime, int, TrackingEvent]] = []
+    listed: list[TrackingEvent] = []
     for index, (activity, where, instant, exact) in enumerate(timed):
         if not exact and known:
             zone = min(known, key=lambda pair: abs(pair[0] - index))[1]
@@ -178,18 +175,17 @@ def _events(number: str, activities: list[Mapping[str, Any]]) -> list[TrackingEv
         status_obj = activity.get("status")
         status_obj = status_obj if isinstance(status_obj, Mapping) else {}
         raw_code = _raw_code(status_obj)
-        event = TrackingEvent(
-            occurred_at=instant,
-            status=map_status(text(status_obj.get("type")), text(status_obj.get("statusCode"))),
-            raw_code=raw_code,
-            description=text(status_obj.get("description")) or "",
-            location=where,
-            dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
+        listed.append(
+            TrackingEvent(
+                occurred_at=instant,
+                status=map_status(text(status_obj.get("type")), text(status_obj.get("statusCode"))),
+                raw_code=raw_code,
+                description=text(status_obj.get("description")) or "",
+                location=where,
+                dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
+            )
         )
-        # UPS lists newest first: a higher index is older when two scans share an instant.
-        dated.append((instant, -index, event))
-    dated.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in dated]
+    return oldest_first(listed)  # UPS lists newest first
 
 
 def _hhmmss(value: object) -> tuple[int, int, int] | None:
@@ -224,9 +220,7 @@ def _activity_instant(
     offset = parse_offset(activity.get("gmtOffset"))
     if offset is not None:
         return local.replace(tzinfo=offset), True
-    zone, exact = zone_for_place(
-        local, where.country if where else None, where.region if where else None
-    )
+    zone, exact = zone_for_place(local, *country_and_region(where))
     return local.replace(tzinfo=zone), exact
 
 
@@ -246,9 +240,9 @@ def _estimate(package: Mapping[str, Any]) -> DeliveryWindow | None:
 
 def _delivered_at(package: Mapping[str, Any], events: list[TrackingEvent]) -> datetime | None:
     """The newest delivered scan's instant; else the DEL date and time at the scans' offset."""
-    for event in reversed(events):
-        if event.status is Status.DELIVERED:
-            return event.occurred_at
+    scanned = delivered_scan_at(events)
+    if scanned is not None:
+        return scanned
     day = None
     for entry in dicts(package.get("deliveryDate")):
         if (text(entry.get("type")) or "").upper() == "DEL":

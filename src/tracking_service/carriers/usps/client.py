@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 
@@ -13,7 +12,6 @@ from tracking_service.carriers.oauth import TokenProvider, send_authorized
 from tracking_service.carriers.usps.parse import parse_track_response
 
 MAX_BATCH = 35  # TrackingRequest maxItems
-_NUMBER = re.compile(r"[A-Z0-9]{4,34}")  # "alphanumeric characters, length between 4 and 34"
 
 
 class UspsCarrier(HttpCarrierAdapter):
@@ -21,16 +19,14 @@ class UspsCarrier(HttpCarrierAdapter):
 
     code = "usps"
     max_batch = MAX_BATCH
+    # "alphanumeric characters, length between 4 and 34"
+    number_format = re.compile(r"[A-Z0-9]{4,34}")
+    number_format_reason = "USPS tracking numbers are 4 to 34 letters or digits"
 
     def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
         super().__init__(http)
         self.base_url = base_url
         self.tokens = tokens
-
-    def invalid_reason(self, number: str) -> str | None:
-        if not _NUMBER.fullmatch(number):
-            return "USPS tracking numbers are 4 to 34 letters or digits"
-        return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
         response = await send_authorized(
@@ -41,10 +37,6 @@ class UspsCarrier(HttpCarrierAdapter):
             json=[{"trackingNumber": n} for n in numbers],
             headers={"Accept": "application/json"},
         )
-        if response.status_code == 400 and len(numbers) > 1:
-            # The whole request was refused: ask one by one so one bad number fails alone.
-            outcomes: dict[str, TrackingOutcome] = {}
-            for answer in await asyncio.gather(*(self._track_batch([n]) for n in numbers)):
-                outcomes.update(answer)
-            return outcomes
+        if response.status_code == 400 and len(numbers) > 1:  # the whole request was refused
+            return await self._track_one_by_one(numbers)
         return parse_track_response(numbers, response.status_code, decode_json(response))

@@ -34,14 +34,17 @@ from tracking_service.carriers.parse_support import (
     describe,
     dicts,
     dig,
+    fail_all,
     failure,
     kind_for_http_status,
     local_date,
     location,
     normalize_number,
+    oldest_first,
     parse_iso,
     parse_offset,
     text,
+    unreadable,
 )
 from tracking_service.carriers.status import Status
 from tracking_service.carriers.usps.mapping import DELIVERED_EVENT_CODES, map_event
@@ -70,8 +73,7 @@ def parse_track_response(
         return _parse_whole_error(numbers, http_status, body, stale_keys)
     except Exception as exc:  # a parser bug must not fail the caller
         logger.exception("USPS answer could not be parsed")
-        message = f"unreadable USPS answer ({type(exc).__name__}: {exc})"
-        return {n: failure(CARRIER, n, FailureKind.BAD_RESPONSE, message) for n in numbers}
+        return fail_all(CARRIER, numbers, FailureKind.BAD_RESPONSE, unreadable("USPS answer", exc))
 
 
 def _parse_elements(
@@ -81,7 +83,7 @@ def _parse_elements(
         body = [body]  # legacy v3 single detail
     if not isinstance(body, list):
         message = f"USPS answer is not an array of tracking details: {describe(body)}"
-        return {n: failure(CARRIER, n, FailureKind.BAD_RESPONSE, message) for n in numbers}
+        return fail_all(CARRIER, numbers, FailureKind.BAD_RESPONSE, message)
     by_number: dict[str, Mapping[str, Any]] = {}
     for element in dicts(body):
         key = normalize_number(element.get("trackingNumber"))
@@ -107,10 +109,7 @@ def _parse_elements(
         except Exception as exc:  # one bad element must not fail the batch
             logger.exception("USPS element for %s could not be parsed", number)
             outcomes[number] = failure(
-                CARRIER,
-                number,
-                FailureKind.BAD_RESPONSE,
-                f"unreadable USPS tracking detail ({type(exc).__name__}: {exc})",
+                CARRIER, number, FailureKind.BAD_RESPONSE, unreadable("USPS tracking detail", exc)
             )
     return outcomes
 
@@ -158,13 +157,10 @@ def _parse_whole_error(
 ) -> dict[str, TrackingOutcome]:
     """A non-2xx answer. A 400/404 about one number (USPS names it, or it was alone) is that
     number's answer; otherwise every number gets the request's failure."""
-    if http_status not in (400, 404):
-        _codes, message = _error_codes_and_message(body)
-        kind = kind_for_http_status(http_status)
-        return {
-            n: failure(CARRIER, n, kind, f"USPS HTTP {http_status}: {message}") for n in numbers
-        }
     _codes, message = _error_codes_and_message(body)
+    if http_status not in (400, 404):
+        kind = kind_for_http_status(http_status)
+        return fail_all(CARRIER, numbers, kind, f"USPS HTTP {http_status}: {message}")
     outcomes: dict[str, TrackingOutcome] = {}
     for number in numbers:
         about_it = len(numbers) == 1 or normalize_number(number) in normalize_number(message)
@@ -254,9 +250,9 @@ def _event_instant(event: Mapping[str, Any]) -> datetime | None:
 def _events(
     number: str, raw_events: list[Mapping[str, Any]]
 ) -> tuple[list[TrackingEvent], dict[str, Mapping[str, Any]]]:
-    dated: list[tuple[datetime, int, TrackingEvent]] = []
+    listed: list[TrackingEvent] = []
     sources: dict[str, Mapping[str, Any]] = {}
-    for index, raw in enumerate(raw_events):
+    for raw in raw_events:
         instant = _event_instant(raw)
         if instant is None:
             logger.warning("USPS event without a usable time for %s: %s", number, raw)
@@ -277,9 +273,8 @@ def _events(
             dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
         )
         sources[event.dedupe_key] = raw
-        dated.append((instant, -index, event))  # USPS lists newest first
-    dated.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in dated], sources
+        listed.append(event)
+    return oldest_first(listed), sources  # USPS lists newest first
 
 
 def _estimate(expectation: object) -> DeliveryWindow | None:
