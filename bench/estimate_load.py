@@ -514,7 +514,9 @@ def fmt_run(label: str, run: Run) -> str:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # stop the servers on `kill` too
+    # Stop the servers on Ctrl-C (even when started with SIGINT ignored) and on `kill`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     wrk = shutil.which("wrk")
     if args.load == "wrk" and wrk is None:
         print(f"wrk is not installed: {INSTALL_WRK}", file=sys.stderr)
@@ -555,7 +557,7 @@ def main() -> int:
         print(
             f"load: {generator}, {args.duration} s per run, {args.rounds} rounds, "
             f"{len(bodies)} bodies (seed {args.seed}), {os.cpu_count()} CPUs, "
-            f"Python {sys.version.split()[0]}"
+            f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}"
         )
         print(
             f"all bodies answered 200 by both; mean response {size['bare']:.0f} B (bare), "
@@ -598,6 +600,7 @@ def main() -> int:
         f"latency service/bare: p50 x{p50['service'] / p50['bare']:.2f}, "
         f"p99 x{p99['service'] / p99['bare']:.2f}"
     )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work skews the figures)")
     print(f"goal >= {GOAL}: {'met' if ratio >= GOAL else 'NOT met'}")
     return 0
 
