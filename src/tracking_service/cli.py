@@ -478,7 +478,9 @@ def backtest(
     half_life_days: Annotated[
         float | None, typer.Option(min=1, help="Recency half-life (default 120)")
     ] = None,
-    correction: Annotated[bool, typer.Option(help="Online correction of the level")] = True,
+    correction: Annotated[
+        bool, typer.Option(help="Online correction of the level (off: the drift signal)")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object")] = False,
 ) -> None:
     """Replay a delivery history in time order and measure the promises we would have made."""

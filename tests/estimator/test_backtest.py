@@ -23,7 +23,14 @@ from tracking_service.estimator.history import Calendars, HistoryConfig
 from tracking_service.estimator.records import Delivery
 
 START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
-MODEL = HistoryConfig(half_life_days=30.0, handling_levels=(), transit_levels=("dest_subdivision",))
+# the drift signal on both parts, so the no-peeking tests below cover it too
+MODEL = HistoryConfig(
+    half_life_days=30.0,
+    handling_levels=(),
+    transit_levels=("dest_subdivision",),
+    drift_parts=("handling", "transit"),
+    drift_window_days=21.0,
+)
 
 
 def every_day() -> Calendars:
@@ -119,6 +126,26 @@ def test_parcels_in_flight_count_only_for_the_days_already_passed() -> None:
     assert run(later, split)[target.key] == honest[target.key]
 
 
+def test_the_drift_signal_is_live_in_the_no_peeking_replays() -> None:
+    """Guard: parcels handed over before the target and still waiting at its order instant
+    lengthen its promise more with the drift signal than without (so the tests above, which
+    change exactly such parcels' futures, would notice a drift that peeked)."""
+    records = history()
+    split = date(2024, 3, 15)
+    target = next(d for d in records if d.order_time.date() == date(2024, 3, 20))
+    stuck = [
+        replace(d, delivered_at=d.delivered_at + timedelta(days=30))
+        if target.order_time - timedelta(days=12) < d.order_time < target.order_time
+        else d
+        for d in records
+    ]
+    old, new = split_by_order_date(stuck, split)
+    with_drift = replay(old, new, every_day(), MODEL, BacktestConfig()).promises
+    no_drift = replace(MODEL, drift_window_days=None)
+    without = replay(old, new, every_day(), no_drift, BacktestConfig()).promises
+    assert with_drift[target.key] > without[target.key]
+
+
 def test_known_figures_on_a_steady_history() -> None:
     # every parcel: handed over the same day, delivered 3 days later; promised in 5 days
     records = [
@@ -163,7 +190,7 @@ def test_a_late_promise_is_known_only_when_its_date_has_passed(feedback: str) ->
         warmup_days=0,
         calibration_levels=(0.9,),
         frontier_levels=(0.9,),
-        correction=CorrectionConfig(step=0.05, bound=0.09, feedback=feedback),
+        correction=CorrectionConfig(enabled=True, step=0.05, bound=0.09, feedback=feedback),
     )
     model = replace(MODEL, censoring=False, half_life_days=None)
     promises = replay(old, new, every_day(), model, cfg).promises

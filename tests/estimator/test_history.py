@@ -292,3 +292,90 @@ def test_distance_and_configuration_checks() -> None:
         HistoryConfig(transit_levels=("planet",))
     with pytest.raises(ValueError):
         HistoryConfig(half_life_days=0)
+
+
+# --------------------------------------------------------------------------- drift signal
+
+DRIFT = {"drift_parts": ("transit",), "drift_window_days": 21.0, "drift_prior": 5.0}
+
+
+def steady(model: LaneHistory, days: int = 120, until: datetime = NOW) -> None:
+    """Four parcels a day, 2 to 5 days in transit in turn, all delivered before `until`."""
+    for day in range(days, 6, -1):
+        for n in range(4):
+            d = parcel(n, 2 + n, ordered=until - timedelta(days=day, hours=n))
+            model.add_in_flight(InFlight.of(d, handed_off=True))
+            model.add(d)
+
+
+def test_drift_is_neutral_on_a_steady_history() -> None:
+    model = LaneHistory(config(**DRIFT), every_day())
+    steady(model)
+    drift = model.drift(NOW)
+    assert drift.observed[1] > 50  # the recent cohorts were read...
+    assert drift.transit == pytest.approx(1.0, abs=0.1)  # ...and found as fast as the lanes
+    assert drift.handling == 1.0  # not asked for
+    off = LaneHistory(config(drift_window_days=None), every_day())
+    steady(off)
+    assert latest(model, 0.9) == latest(off, 0.9)
+
+
+def test_drift_sees_a_slowdown_in_parcels_still_in_flight() -> None:
+    """No slow parcel has arrived yet; the ones waiting past their usual days already tell."""
+    model = LaneHistory(config(**DRIFT), every_day())
+    off = LaneHistory(config(drift_window_days=None), every_day())
+    for m in (model, off):
+        steady(m, until=NOW - timedelta(days=16))  # last delivered ordered 23 days ago
+        for day in range(10, 0, -1):  # handed over 1 to 10 days ago, none delivered
+            for n in range(4):
+                d = parcel(100 + n, 30, ordered=NOW - timedelta(days=day, hours=n))
+                m.add_in_flight(InFlight.of(d, handed_off=True))
+    drift = model.drift(NOW)
+    assert drift.observed[1] == 0  # nothing delivered in the window...
+    assert drift.transit < 0.6  # ...yet the waiting parcels already say "slower"
+    assert latest(model, 0.9) > latest(off, 0.9)
+    # the frozen model carries the same factor, applied to every lane
+    frozen = model.freeze(NOW)
+    assert frozen.drift == drift
+    window = frozen.window(query(), ORDER_DAY, 0.9)
+    assert window is not None and (window.latest - ORDER_DAY).days == latest(model, 0.9)
+
+
+def test_drift_sees_a_speedup() -> None:
+    model = LaneHistory(config(**DRIFT), every_day())
+    steady(model, until=NOW - timedelta(days=14))
+    for day in range(14, 1, -1):  # lately every parcel arrives the next day
+        for n in range(4):
+            d = parcel(200 + n, 1, ordered=NOW - timedelta(days=day, hours=n))
+            model.add_in_flight(InFlight.of(d, handed_off=True))
+            model.add(d)
+    assert model.drift(NOW).transit > 1.3
+
+
+def test_drift_uses_nothing_after_now_and_stays_in_bounds() -> None:
+    def slow(m: LaneHistory) -> None:
+        steady(m, until=NOW - timedelta(days=10))
+        for day in range(10, 0, -1):
+            for n in range(4):
+                d = parcel(300 + n, 30, ordered=NOW - timedelta(days=day, hours=n))
+                m.add_in_flight(InFlight.of(d, handed_off=True))
+
+    model = LaneHistory(config(**DRIFT, drift_bounds=(0.8, 1.25)), every_day())
+    slow(model)
+    early = NOW - timedelta(days=3)
+    at_early = model.drift(early)
+    assert at_early.transit == 0.8  # slow, held at the bound
+    # a clock that starts, or a parcel that arrives, after `early` changes nothing at `early`
+    later = parcel(400, 1, ordered=NOW - timedelta(hours=30))
+    model.add_in_flight(InFlight.of(later, handed_off=True))
+    model.add(later)
+    fresh = LaneHistory(config(**DRIFT, drift_bounds=(0.8, 1.25)), every_day())
+    slow(fresh)
+    fresh.add_in_flight(InFlight.of(later, handed_off=True))
+    fresh.add(later)
+    assert fresh.drift(early).observed == at_early.observed
+    assert fresh.drift(early).expected[1] == pytest.approx(at_early.expected[1], rel=0.05)
+    with pytest.raises(ValueError):
+        HistoryConfig(drift_parts=("speed",))
+    with pytest.raises(ValueError):
+        HistoryConfig(drift_bounds=(1.2, 2.0))

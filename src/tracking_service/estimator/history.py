@@ -83,6 +83,13 @@ class HistoryConfig:
     max_handling_days: int = 60
     max_transit_days: int = 90
     earliest_level: float = 0.1
+    # the fast drift signal (see `LaneHistory.drift`): parts it applies to, the window of
+    # recent cohorts it reads (None: off), its pseudo-count toward "no drift", its bounds
+    drift_parts: tuple[str, ...] = ("transit",)
+    drift_window_days: float | None = 21.0
+    drift_prior: float = 20.0
+    drift_bounds: tuple[float, float] = (0.5, 2.0)
+    drift_reference: str = "lane"  # "lane": each parcel's own blended lane; "root": the root
 
     def __post_init__(self) -> None:
         unknown = [x for x in self.handling_levels if x not in HANDLING_LEVELS]
@@ -95,6 +102,21 @@ class HistoryConfig:
             raise ValueError("prior_strength must be positive")
         if not 0 < self.earliest_level < 1:
             raise ValueError("earliest_level must be in (0, 1)")
+        if any(x not in ("handling", "transit") for x in self.drift_parts):
+            raise ValueError("drift_parts must name 'handling' and/or 'transit'")
+        if self.drift_window_days is not None and self.drift_window_days <= 0:
+            raise ValueError("drift_window_days must be positive")
+        if self.drift_prior <= 0:
+            raise ValueError("drift_prior must be positive")
+        lo, hi = self.drift_bounds
+        if not 0 < lo <= 1 <= hi:
+            raise ValueError("drift_bounds must be (lo, hi) with 0 < lo <= 1 <= hi")
+        if self.drift_reference not in ("lane", "root"):
+            raise ValueError("drift_reference must be 'lane' or 'root'")
+
+    @property
+    def drift_on(self) -> bool:
+        return self.drift_window_days is not None and bool(self.drift_parts)
 
 
 # --------------------------------------------------------------------------- calendars
@@ -541,6 +563,56 @@ class _Lane:
     open: dict[str, _Open] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Exposure:
+    """One recent parcel's clock for one part: started, and done or still running."""
+
+    chain: list[LaneKey]
+    index: DayIndex
+    zone: ZoneInfo
+    start: int  # open-day index the clock started on
+    started: datetime  # the instant it started (order, or hand-off)
+    ended: datetime | None = None  # the instant the part was done (hand-off, or delivery)
+    days: int = 0  # days it took, when done
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """How much faster (> 1) or slower (< 1) the recent cohorts are than the lanes say.
+
+    A factor `theta` multiplies the hazard of every lane of its part (proportional hazards:
+    the survival S becomes S**theta). Estimated as observed over expected done events among
+    the parcels whose clock started in the last `drift_window_days`, delivered or still in
+    flight (a parcel waiting for 10 days is evidence of "slower than 10 days" already).
+    """
+
+    handling: float = 1.0
+    transit: float = 1.0
+    observed: tuple[float, float] = (0.0, 0.0)  # done events (handling, transit)
+    expected: tuple[float, float] = (0.0, 0.0)  # what the lanes expected of them
+
+
+NO_DRIFT = Drift()
+
+
+def _powered(hazard: Sequence[float], theta: float) -> list[float]:
+    """The hazard whose survival is the original's to the power `theta`."""
+    if theta == 1.0:
+        return list(hazard)
+    out = [1.0 - (1.0 - min(1.0, max(0.0, h))) ** theta for h in hazard]
+    out[-1] = 1.0
+    return out
+
+
+def _cumulative_hazard(hazard: Sequence[float]) -> list[float]:
+    """Expected done events of one parcel at risk on days 0..k (Nelson-Aalen style)."""
+    out, acc = [], 0.0
+    for h in hazard:
+        acc += h
+        out.append(acc)
+    return out
+
+
 def _days(at: datetime) -> float:
     return at.timestamp() / 86400.0
 
@@ -581,6 +653,10 @@ class LaneHistory:
         self._handled: set[str] = set()  # parcels whose handling time is counted
         self._open_h: dict[str, list[LaneKey]] = {}
         self._open_t: dict[str, list[LaneKey]] = {}
+        # recent clocks for the drift signal, per part: parcel key -> exposure
+        self._exposures: dict[str, dict[str, _Exposure]] = {"handling": {}, "transit": {}}
+        self._newest_start: datetime | None = None
+        self._drift_cache: tuple[date, Drift] | None = None
         self.records = 0
         self.skipped = 0
 
@@ -626,16 +702,54 @@ class LaneHistory:
         q = LaneQuery.of(delivery)
         w = self._scale(_days(delivery.order_time))
         cfg = self.config
+        h_chain = handling_chain(q, cfg)
+        t_chain = transit_chain(q, cfg, obs.handoff_weekday)
         if key not in self._handled:
             self._close(key, self._open_h)
-            self._count(handling_chain(q, cfg), obs.handling_days, w, cfg.max_handling_days)
+            self._count(h_chain, obs.handling_days, w, cfg.max_handling_days)
         self._handled.discard(key)
         self._close(key, self._open_t)
-        self._count(
-            transit_chain(q, cfg, obs.handoff_weekday), obs.transit_days, w, cfg.max_transit_days
-        )
+        self._count(t_chain, obs.transit_days, w, cfg.max_transit_days)
+        if cfg.drift_on:
+            self._track_delivered(delivery, obs, h_chain, t_chain)
         self.records += 1
         return True
+
+    def _track_delivered(
+        self, d: Delivery, obs: Observation, h_chain: list[LaneKey], t_chain: list[LaneKey]
+    ) -> None:
+        assert d.handoff_time is not None
+        otz, dtz = _zone(d.origin_tz), _zone(d.dest_tz)
+        origin = self.calendars.origin(d.origin_country, d.origin_subdivision)
+        dest = self.calendars.destination(d.dest_country, d.dest_subdivision)
+        order_i = origin.ceil(d.order_time.astimezone(otz).date())
+        ship_i = max(order_i, origin.ceil(d.handoff_time.astimezone(otz).date()))
+        self._track(
+            "handling",
+            d.key,
+            _Exposure(
+                h_chain, origin, otz, order_i, d.order_time, d.handoff_time, obs.handling_days
+            ),
+        )
+        start = dest.ceil(origin.day(ship_i))
+        self._track(
+            "transit",
+            d.key,
+            _Exposure(t_chain, dest, dtz, start, d.handoff_time, d.delivered_at, obs.transit_days),
+        )
+
+    def _track(self, part: str, key: str, clock: _Exposure) -> None:
+        """Keep a recent clock for the drift signal (old ones are of no use to it)."""
+        cfg = self.config
+        if part not in cfg.drift_parts or cfg.drift_window_days is None:
+            return
+        newest = self._newest_start
+        if newest is None or clock.started > newest:
+            self._newest_start = newest = clock.started
+        if clock.started < newest - timedelta(days=cfg.drift_window_days):
+            self._exposures[part].pop(key, None)
+            return
+        self._exposures[part][key] = clock
 
     def add_in_flight(self, parcel: InFlight) -> None:
         """A parcel ordered and not delivered yet; call again when it is handed over."""
@@ -651,20 +765,31 @@ class LaneHistory:
             self._close(key, self._open_h)
             self._open(key, chain, _Open(origin, otz, order_i, w), cfg.max_handling_days)
             self._open_h[key] = chain
+            self._track("handling", key, _Exposure(chain, origin, otz, order_i, parcel.order_time))
             return
         ship_i = max(order_i, origin.ceil(parcel.handoff_time.astimezone(otz).date()))
+        handling = min(ship_i - order_i, cfg.max_handling_days)
+        h_chain = handling_chain(q, cfg)
         if key not in self._handled:
             self._close(key, self._open_h)
-            handling = min(ship_i - order_i, cfg.max_handling_days)
-            self._count(handling_chain(q, cfg), handling, w, cfg.max_handling_days)
+            self._count(h_chain, handling, w, cfg.max_handling_days)
             self._handled.add(key)
+        self._track(
+            "handling",
+            key,
+            _Exposure(
+                h_chain, origin, otz, order_i, parcel.order_time, parcel.handoff_time, handling
+            ),
+        )
         ship_day = origin.day(ship_i)
         dest = self.calendars.destination(q.dest_country, q.dest_subdivision)
         chain = transit_chain(q, cfg, ship_day.weekday())
         self._close(key, self._open_t)
         start = dest.ceil(ship_day)
-        self._open(key, chain, _Open(dest, _zone(parcel.dest_tz), start, w), cfg.max_transit_days)
+        dtz = _zone(parcel.dest_tz)
+        self._open(key, chain, _Open(dest, dtz, start, w), cfg.max_transit_days)
         self._open_t[key] = chain
+        self._track("transit", key, _Exposure(chain, dest, dtz, start, parcel.handoff_time))
 
     def _lane(self, chain: list[LaneKey], i: int, max_days: int) -> _Lane:
         key = chain[i]
@@ -751,18 +876,103 @@ class LaneHistory:
             pmf = _uniform(pr.transit_min, pr.transit_max, cfg.max_transit_days + 1)
         return _pmf_to_hazard(pmf)
 
+    def drift(self, now: datetime) -> Drift:
+        """The speed of the recent cohorts against the lanes, as known at `now` (see `Drift`).
+
+        Every parcel whose clock started (order for handling, hand-off for transit) in the
+        last `drift_window_days` before `now` counts: done by `now` adds one observed event
+        and the cumulative hazard its lane expected up to the day it was done; still waiting
+        adds the cumulative hazard up to the days already passed. theta = (observed + a) /
+        (expected + a), `a` = `drift_prior`, within `drift_bounds`: the maximum-likelihood
+        hazard ratio of the recent cohorts, shrunk toward 1. Computed once per UTC day (at the
+        first call that day: nothing after that instant is used) and kept for the day.
+        """
+        cfg = self.config
+        if not cfg.drift_on or cfg.drift_window_days is None:
+            return NO_DRIFT
+        day = now.astimezone(UTC).date()
+        if self._drift_cache is not None and self._drift_cache[0] == day:
+            return self._drift_cache[1]
+        cutoff = now - timedelta(days=cfg.drift_window_days)
+        decay = self._decay(now)
+        cache: dict[tuple[LaneKey, ...], list[float]] = {}
+        cumulative: dict[tuple[LaneKey, ...], list[float]] = {}
+        lo, hi = cfg.drift_bounds
+        a = cfg.drift_prior
+        thetas: dict[str, float] = {"handling": 1.0, "transit": 1.0}
+        observed: dict[str, float] = {"handling": 0.0, "transit": 0.0}
+        expected: dict[str, float] = {"handling": 0.0, "transit": 0.0}
+        for part in cfg.drift_parts:
+            prior = self._prior_hazard("h" if part == "handling" else "t")
+            book = self._exposures[part]
+            today: dict[ZoneInfo, date] = {}
+            for key in [k for k, c in book.items() if c.started < cutoff]:
+                del book[key]
+            for clock in book.values():
+                if clock.started >= now:
+                    continue
+                chain = clock.chain if cfg.drift_reference == "lane" else clock.chain[-1:]
+                cum = cumulative.get(tuple(chain))
+                if cum is None:
+                    hazard = self._cached_hazard(chain, now, decay, prior, cache)
+                    cum = cumulative[tuple(chain)] = _cumulative_hazard(hazard)
+                last = len(cum) - 1
+                local = today.get(clock.zone)
+                if local is None:
+                    local = today[clock.zone] = now.astimezone(clock.zone).date()
+                waited = clock.index.ceil(local) - clock.start - 1  # whole days passed
+                if clock.ended is not None and clock.ended < now and clock.days <= waited:
+                    # done on a day that has passed: at risk on every day up to that one
+                    observed[part] += 1.0
+                    expected[part] += cum[min(clock.days, last)]
+                elif waited >= 0:  # waiting, or done only today: at risk on the days passed
+                    expected[part] += cum[min(waited, last)]
+            theta = (observed[part] + a) / (expected[part] + a)
+            thetas[part] = min(hi, max(lo, theta))
+        found = Drift(
+            handling=thetas["handling"],
+            transit=thetas["transit"],
+            observed=(observed["handling"], observed["transit"]),
+            expected=(round(expected["handling"], 3), round(expected["transit"], 3)),
+        )
+        self._drift_cache = (day, found)
+        return found
+
+    def _cached_hazard(
+        self,
+        chain: list[LaneKey],
+        now: datetime,
+        decay: float,
+        prior: list[float] | None,
+        cache: dict[tuple[LaneKey, ...], list[float]],
+    ) -> list[float]:
+        """`_chain_hazard` sharing the blended parents across the chains of one computation."""
+        hazard = prior
+        for i in range(len(chain) - 1, -1, -1):
+            lane = self._lanes.get(chain[i])
+            if lane is None:
+                continue
+            suffix = tuple(chain[i:])  # a lane's parents depend on the query (distance band)
+            found = cache.get(suffix)
+            if found is None:
+                found = cache[suffix] = self._hazard(lane, now, decay, hazard)
+            hazard = found
+        return hazard if hazard is not None else [1.0]
+
     def blend(self, query: LaneQuery, now: datetime, weekday: int | None = None) -> Blend | None:
         """The lane's blended distributions at `now`; None when nothing is known at all."""
         if not self._lanes and self.prior is None:
             return None
         cfg = self.config
         decay = self._decay(now)
+        drift = self.drift(now)
         h, huse = self._chain_hazard(
             handling_chain(query, cfg), now, decay, self._prior_hazard("h")
         )
         t, tuse = self._chain_hazard(
             transit_chain(query, cfg, weekday), now, decay, self._prior_hazard("t")
         )
+        h, t = _powered(h, drift.handling), _powered(t, drift.transit)
         return Blend(_sparse(_hazard_to_pmf(h)), _cdf(_hazard_to_pmf(t)), huse, tuse)
 
     def window(
@@ -802,14 +1012,16 @@ class LaneHistory:
                 found = hazards[key] = self._hazard(lane, now, decay, parent)
             return found
 
+        drift = self.drift(now)
         handling: dict[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]] = {}
         transit: dict[LaneKey, tuple[tuple[float, ...], LaneUse]] = {}
         for key in self._lanes:
-            pmf = _hazard_to_pmf(hazard_of(key))
             use = self._use_of(key, decay)
             if _is_handling(key):
+                pmf = _hazard_to_pmf(_powered(hazard_of(key), drift.handling))
                 handling[key] = (_sparse(pmf), use)
             else:
+                pmf = _hazard_to_pmf(_powered(hazard_of(key), drift.transit))
                 transit[key] = (_cdf(pmf), use)
         return HistoryModel(
             config=self.config,
@@ -819,6 +1031,7 @@ class LaneHistory:
             records=self.records,
             handling=MappingProxyType(handling),
             transit=MappingProxyType(transit),
+            drift=drift,
         )
 
     def _use_of(self, key: LaneKey, decay: float) -> LaneUse:
@@ -868,6 +1081,7 @@ class HistoryModel:
     records: int
     handling: Mapping[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]]
     transit: Mapping[LaneKey, tuple[tuple[float, ...], LaneUse]]
+    drift: Drift = NO_DRIFT  # already applied to every lane above
 
     def blend(self, query: LaneQuery, weekday: int | None = None) -> Blend | None:
         """The most specific known lane of each part (its parent's blend when unseen)."""
