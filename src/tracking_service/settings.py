@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "info"
     api_keys: list[str] = Field(default_factory=list)
+    history_refresh_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Rebuild the delivery-history model this often when the table changed; 0: "
+        "only at start-up and on POST /v1/history/refresh",
+    )
 
     # Carriers (issue 4): all optional; a carrier without credentials is "not configured".
     ups_client_id: str | None = None

@@ -71,6 +71,7 @@ async def test_estimate_thanksgiving(us: httpx.AsyncClient) -> None:
         "order_by": "2020-11-27T19:00:00Z",
         "explanation": next_day["explanation"],
         "basis": "rules",
+        "percentiles": None,
     }
     assert "Thanksgiving Day Thu 26 Nov skipped at nyc-queens" in next_day["explanation"]
     assert body["unavailable"] == []

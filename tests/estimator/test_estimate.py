@@ -14,11 +14,12 @@ from tracking_service.estimator.estimate import (
     EstimateInputError,
     Estimator,
     Item,
-    LaneQuantiles,
     OptionEstimate,
     delivery_window,
     processing_day,
 )
+from tracking_service.estimator.option_history import OptionHistories, build_option_histories
+from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import load_rules, parse_rules
 from tracking_service.settings import bundled_rules_path
 
@@ -305,41 +306,126 @@ def test_repeated_estimates_hit_the_cache(us: Estimator) -> None:
 # --- the history seam -----------------------------------------------------------------------
 
 
-class FixedHistory:
-    def __init__(self, quantiles: LaneQuantiles | None) -> None:
-        self.quantiles = quantiles
-        self.asked: list[dict] = []
+def sp_history(n: int = 300, carrier: str | None = None, service: str | None = None) -> list:
+    """Parcels from Sao Paulo to Rio, one ordered per day: handed over the next day, then
+    2 days in transit for half of them, 3 for 30 %, 6 for 20 %."""
+    out = []
+    for i in range(n):
+        ordered = datetime(2024, 1, 2, 13, tzinfo=SP) + timedelta(days=i)
+        handoff = ordered + timedelta(days=1)
+        transit = (2, 2, 2, 2, 2, 3, 3, 3, 6, 6)[i % 10]
+        out.append(
+            Delivery(
+                key=f"p{i}",
+                order_time=ordered,
+                handoff_time=handoff,
+                delivered_at=handoff + timedelta(days=transit),
+                origin_country="BR",
+                origin_subdivision="SP",
+                origin_postal_code="03178",
+                dest_country="BR",
+                dest_subdivision="RJ",
+                dest_postal_code="20040",
+                carrier=carrier,
+                service=service,
+                origin_tz="America/Sao_Paulo",
+                dest_tz="America/Sao_Paulo",
+            )
+        )
+    return out
 
-    def lane(self, **kw: object) -> LaneQuantiles | None:
-        self.asked.append(kw)
-        return self.quantiles
 
-
-def test_history_supplies_handling_and_transit(us: Estimator) -> None:
-    history = FixedHistory(LaneQuantiles(1, 2, 5, confidence=0.8, samples=300))
-    when = datetime(2024, 3, 5, 10, tzinfo=NY)
-    result = us.estimate(
-        destination=MANHATTAN, order_time=when, options=["standard"], history=history,
-        confidence=0.8,
-    )  # fmt: skip
-    (standard,) = result.estimates
-    assert standard.basis == "history"
-    assert standard.confidence == 0.8
-    # one handling day: ships Wed 6 Mar; 2-5 USPS delivery days (Mon-Sat)
-    assert window(standard) == (date(2024, 3, 6), date(2024, 3, 8), date(2024, 3, 12))
-    assert history.asked[0]["zone"] == "northeast"
-    assert history.asked[0]["confidence"] == 0.8
-    unknown = us.estimate(
-        destination=MANHATTAN, order_time=when, options=["standard"], history=FixedHistory(None)
+@pytest.fixture(scope="module")
+def br_history(br: Estimator) -> OptionHistories:
+    return build_option_histories(
+        br.rules, sp_history(), now=datetime(2025, 1, 1, tzinfo=UTC), warm_up=False
     )
-    assert unknown.estimates[0].basis == "rules"
-    assert unknown.estimates[0].confidence == 0.85
+
+
+def test_history_gives_window_and_percentiles(br: Estimator, br_history: OptionHistories) -> None:
+    when = datetime(2024, 11, 5, 10, tzinfo=SP)  # a Tuesday, before the cutoff
+    options = by_option(br, when, RIO, history=br_history)
+    standard = options["standard"]
+    assert standard.basis == "history"
+    assert standard.confidence == 0.85
+    days = [d for _, d in standard.percentiles]
+    assert [p for p, _ in standard.percentiles] == [50, 75, 85, 90, 95, 97, 99]
+    assert days == sorted(days)
+    assert standard.earliest <= days[0] <= standard.latest <= days[-1]
+    # ordered Tue 5 Nov, handed over Wed 6 Nov: 2 delivery days for half of the parcels
+    assert dict(standard.percentiles)[50] == date(2024, 11, 8)
+    assert standard.latest == dict(standard.percentiles)[85]
+    basis = standard.explanation[1]
+    assert basis.startswith("basis: history: 300 past deliveries on transit lane ")
+    assert "RJ" in basis
+    # the rules still say when it is processed and until when the promise holds
+    assert standard.explanation[0].startswith("ordered before the 15:00 cutoff")
+    assert standard.order_by == datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
+    # unlabelled parcels teach only the option that asks for them
+    for code in ("express", "economy"):
+        assert options[code].basis == "rules"
+        assert options[code].percentiles == ()
+        assert options[code].explanation[-1].startswith("basis: rules")
+
+
+def test_history_after_the_cutoff_holds_until_midnight(
+    br: Estimator, br_history: OptionHistories
+) -> None:
+    late = by_option(br, datetime(2024, 11, 5, 16, tzinfo=SP), RIO, history=br_history)
+    early = by_option(br, datetime(2024, 11, 5, 10, tzinfo=SP), RIO, history=br_history)
+    assert late["standard"].latest == early["standard"].latest  # same order date
+    assert late["standard"].order_by == datetime(2024, 11, 6, 3, 0, tzinfo=UTC)  # midnight SP
+    assert late["economy"].order_by == datetime(2024, 11, 6, 18, 0, tzinfo=UTC)  # rules cutoff
+
+
+def test_higher_confidence_never_earlier(br: Estimator, br_history: OptionHistories) -> None:
+    when = datetime(2024, 11, 5, 10, tzinfo=SP)
+    latest = []
+    for level in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99):
+        standard = by_option(br, when, RIO, history=br_history, confidence=level)["standard"]
+        assert standard.confidence == level
+        latest.append(standard.latest)
+    assert latest == sorted(latest)
+    assert latest[0] < latest[-1]
+
+
+def test_labelled_records_teach_their_own_option(br: Estimator) -> None:
+    records = sp_history(120, "Correios", " PAC ") + sp_history(50, "loggi", "Same Day")
+    histories = build_option_histories(br.rules, records, warm_up=False)
+    assert set(histories.options) == {"economy"}  # same-day does not serve Rio
+    assert histories.options["economy"].records == 120
+    when = datetime(2024, 6, 4, 10, tzinfo=SP)
+    options = by_option(br, when, RIO, history=histories)
+    assert options["economy"].basis == "history"
+    assert options["standard"].basis == "rules"
+
+
+def test_repeated_estimate_reads_the_window_cache(
+    br: Estimator, br_history: OptionHistories
+) -> None:
+    when = datetime(2024, 12, 2, 9, tzinfo=SP)
+    first = by_option(br, when, RIO, history=br_history)
+    hits, misses = br_history.cache_hits
+    # the same request an hour later: the window (asked as before) and the estimate around it
+    again = by_option(br, when + timedelta(hours=1), RIO, history=br_history)
+    assert br_history.cache_hits == (hits + 2, misses)
+    # another CEP with the same lane keys: a miss on the query, a hit on the lanes
+    neighbour = by_option(br, when, Destination("BR", "20040-900"), history=br_history)
+    assert br_history.cache_hits == (hits + 4, misses + 1)
+    assert again["standard"] == first["standard"]
+    assert neighbour["standard"].latest == first["standard"].latest
 
 
 def test_confidence_override_without_history(us: Estimator) -> None:
     when = datetime(2024, 3, 5, 10, tzinfo=NY)
-    result = us.estimate(destination=MANHATTAN, order_time=when, confidence=0.95)
-    assert {e.confidence for e in result.estimates} == {0.95}
+    plain = us.estimate(destination=MANHATTAN, order_time=when)
+    asked = us.estimate(destination=MANHATTAN, order_time=when, confidence=0.95)
+    for a, p in zip(asked.estimates, plain.estimates, strict=True):
+        assert a.confidence == p.confidence != 0.95  # the configured level, honestly
+        assert (a.earliest, a.latest) == (p.earliest, p.latest)
+        assert a.basis == "rules"
+        assert "asked for 95%" in a.explanation[-1]
+        assert "asked for" not in p.explanation[-1]
 
 
 def test_delivery_window_is_a_separate_step(us: Estimator) -> None:

@@ -120,3 +120,53 @@ def test_file_path_in_validation_error(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{bad}: shipping_options[2].transit[6].max: max (3) is less than min (5)"
     )
+
+
+# --- which history an option learns from ------------------------------------------------------
+
+
+def test_history_defaults_to_the_options_own_label() -> None:
+    rules = load_rules(bundled_rules_path("br_shop.toml"))
+    options = {o.code: o for o in rules.shipping_options}
+    assert options["express"].history_label == ("correios", "sedex 10")
+    assert not options["express"].history.learn_from_unlabelled
+    assert options["same-day"].history_label == ("loggi", "same day")
+    assert options["standard"].history.learn_from_unlabelled  # the Olist history
+
+
+def test_history_label_override() -> None:
+    data = sample()
+    data["shipping_options"][2]["history"] = {"carrier": " UPS ", "service": "Ground"}
+    option = parse_rules(data).shipping_options[2]
+    assert option.history_label == ("ups", "ground")
+
+
+@pytest.mark.parametrize(
+    ("history", "key", "words"),
+    [
+        ({"carrier": "  "}, "shipping_options[1].history.carrier", "at least 1 character"),
+        ({"service": 7}, "shipping_options[1].history.service", "string"),
+        ({"learn_from_unlabelled": "yes"},
+         "shipping_options[1].history.learn_from_unlabelled", "boolean"),
+        ({"from": "olist"}, "shipping_options[1].history.from", "unknown key"),
+    ],
+)  # fmt: skip
+def test_history_key_errors(history: dict[str, Any], key: str, words: str) -> None:
+    data = sample()
+    data["shipping_options"][1]["history"] = history
+    error = problems_of(data)
+    assert any(k == key and words in msg for k, msg in error.problems), error.problems
+
+
+def test_only_one_option_learns_from_unlabelled_records() -> None:
+    data = tomllib.loads(bundled_rules_path("br_shop.toml").read_text())
+    data["shipping_options"][3]["history"] = {"learn_from_unlabelled": True}
+    error = problems_of(data)
+    assert error.problems == [
+        (
+            "shipping_options[3].history.learn_from_unlabelled",
+            "only one shipping option may learn from unlabelled records and shipping_options[2] "
+            "('standard') already does: a record without carrier and service cannot tell which "
+            "service carried it",
+        )
+    ]

@@ -1,10 +1,12 @@
 """Checkout: `POST /v1/estimates` (a delivery promise per shipping option) and
 `GET /v1/shipping-options` (what the rules offer).
 
-Both answer from the rules compiled in memory (`app.state.estimator`); neither touches the
-database. Inputs are strict: an integer is not a timestamp, a number is not a postal code,
-unknown fields are refused. An unknown origin or option code is a 422 naming the field (it is a
-value in the request body, not a resource in the URL).
+Both answer from the rules compiled in memory (`app.state.estimator`) and, for estimates, the
+delivery-history snapshot the service built off the request path (`app.state.history`, see
+`history_runtime`); neither touches the database. Inputs are strict: an integer is not a
+timestamp, a number is not a postal code, unknown fields are refused. An unknown origin or
+option code is a 422 naming the field (it is a value in the request body, not a resource in
+the URL).
 """
 
 from __future__ import annotations
@@ -107,6 +109,15 @@ class EstimateRequest(_Strict):
     options: list[str] | None = Field(
         default=None, max_length=50, description="Shipping option codes to include; default all"
     )
+    confidence: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=0.99,
+        description="Ask every option for this probability of delivery by `latest` instead of "
+        "its configured one. Measured on delivery history where an option has it; an option on "
+        "its rules keeps its configured days and level and says so in its explanation",
+        examples=[0.95],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -131,6 +142,18 @@ class Price(BaseModel):
     currency: str = Field(description="ISO 4217", examples=["USD"])
 
 
+class PercentilesOut(BaseModel):
+    """Local delivery dates by which that share of similar past parcels had arrived."""
+
+    p50: date
+    p75: date
+    p85: date
+    p90: date
+    p95: date
+    p97: date
+    p99: date
+
+
 class OptionEstimateOut(BaseModel):
     option: str
     name: str
@@ -138,13 +161,21 @@ class OptionEstimateOut(BaseModel):
     service: str
     price: Price
     zone: str = Field(description="The rules zone whose transit days were used")
-    ship_date: date = Field(description="Local date the parcel is handed to the carrier")
+    ship_date: date = Field(
+        description="Local date the parcel is handed to the carrier, by the rules' handling days"
+    )
     earliest: date = Field(description="Earliest local delivery date at the destination")
     latest: date = Field(description="Latest local delivery date at the destination")
     confidence: float = Field(description="Stated probability of delivery within the window")
     order_by: datetime = Field(description="UTC instant until which this promise holds")
     explanation: list[str]
-    basis: Literal["rules", "history"]
+    basis: Literal["rules", "history"] = Field(
+        description="`history`: window measured on past deliveries of this option (the "
+        "explanation names the lane and how many records); `rules`: the configured days"
+    )
+    percentiles: PercentilesOut | None = Field(
+        description="Percentiles of the delivery date, with history; null on the rules"
+    )
 
 
 class UnavailableOut(BaseModel):
@@ -199,6 +230,7 @@ class EstimateResponse(BaseModel):
                                 "1 delivery day with ups to nyc: arrives on Sat 28 Nov",
                             ],
                             "basis": "rules",
+                            "percentiles": None,
                         }
                     ],
                     "unavailable": [
@@ -259,6 +291,12 @@ def get_estimator(request: Request) -> Estimator:
     return estimator
 
 
+def _percentiles(pairs: tuple[tuple[int, date], ...]) -> PercentilesOut | None:
+    if not pairs:
+        return None
+    return PercentilesOut(**{f"p{p}": day for p, day in pairs})
+
+
 def _to_response(result: EstimateResult) -> EstimateResponse:
     d = result.destination
     return EstimateResponse(
@@ -285,6 +323,7 @@ def _to_response(result: EstimateResult) -> EstimateResponse:
                 order_by=e.order_by,
                 explanation=list(e.explanation),
                 basis=e.basis,
+                percentiles=_percentiles(e.percentiles),
             )
             for e in result.estimates
         ],
@@ -303,9 +342,22 @@ async def create_estimate(body: EstimateRequest, request: Request) -> EstimateRe
     order-by instant, confidence and a short explanation; options that cannot serve the
     destination are listed under `unavailable` with the reason.
 
+    Basis: an option with delivery history in the served zone (records of its own carrier and
+    service, or unlabelled ones where the rules allow) gets a window measured on it:
+    `latest` is the first local date by which the share `confidence` of similar past parcels
+    had arrived (the level corrected online so that the share stays true), `earliest` a low
+    quantile, and `percentiles` p50..p99 of the delivery date; the explanation names the lane
+    and its number of records. Otherwise the option's configured days apply (`basis: rules`,
+    `percentiles: null`).
+
+    `confidence` (0.5 to 0.99) asks for another level than the option's configured one: with
+    history the window is measured for it (a higher level never gives an earlier `latest`); on
+    the rules the configured days and level are kept and reported, and the explanation says
+    that another level needs delivery history (rules state one range, not a distribution).
+
     422 (problem+json, `errors[].field` names it) for an unknown country, an origin or option
     code the rules do not have, an `order_time` without offset, a postal code that does not fit
-    the country, or a subdivision that contradicts the postal code.
+    the country, a subdivision that contradicts the postal code, or a `confidence` out of range.
     """
     estimator = get_estimator(request)
     try:
@@ -319,6 +371,8 @@ async def create_estimate(body: EstimateRequest, request: Request) -> EstimateRe
             origin=body.origin,
             items=[Item(i.sku, i.quantity, i.available_on) for i in body.items],
             options=body.options,
+            history=getattr(request.app.state, "history", None),
+            confidence=body.confidence,
         )
     except EstimateInputError as exc:
         raise ProblemError(

@@ -1,7 +1,6 @@
 """The delivery promise: ship date, delivery window, order-by instant and explanation per option.
 
-Pure: plain dataclasses in and out, no I/O. The steps are separate functions so the history
-model can replace the configured handling/transit days with measured quantiles:
+Pure: plain dataclasses in and out, no I/O. The rules' steps are separate functions:
 
     processing_day(origin_cal, order_local, cutoff, ready_on)  -> first day the order is worked
     ship_date(origin_cal, processing, handling_days)            -> hand-over to the carrier
@@ -11,17 +10,24 @@ model can replace the configured handling/transit days with measured quantiles:
 `Estimator` compiles the rules once (calendars, zone index) and caches each option's outcome by
 what it depends on (origin, local order date, which side of the cutoff, ready date, zone,
 destination state), so an estimate is a few dictionary lookups.
+
+History: `estimate(..., history=snapshot)` takes an `OptionHistories` snapshot (see
+`option_history`, built off the request path). For an option with a model in the served zone
+the window, confidence and percentiles come from `snapshot.window(...)` (cached there) for the
+order's local date (the items' ready day for a pre-order); the rules still give the processing
+day, the planned ship date and the cutoff. Everything else, and every option without history,
+stays on the rules.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from tracking_service.estimator.calendar import (
@@ -33,6 +39,7 @@ from tracking_service.estimator.calendar import (
     next_business_day,
     roll_forward,
 )
+from tracking_service.estimator.history import HistoryWindow, LaneQuery
 from tracking_service.estimator.postal import (
     PostalError,
     normalize_country,
@@ -41,6 +48,9 @@ from tracking_service.estimator.postal import (
 )
 from tracking_service.estimator.rules import Origin, Rules, ShippingOption
 from tracking_service.estimator.zones import ZoneIndex
+
+if TYPE_CHECKING:
+    from tracking_service.estimator.option_history import OptionHistories
 
 Basis = Literal["rules", "history"]
 FIRST_ORDER_YEAR, LAST_ORDER_YEAR = 1971, 2199  # beyond: calendars and date arithmetic overflow
@@ -89,6 +99,7 @@ class OptionEstimate:
     order_by: datetime  # aware UTC
     explanation: tuple[str, ...]
     basis: Basis = "rules"
+    percentiles: tuple[tuple[int, date], ...] = ()  # (p, local date), with history only
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,37 +124,6 @@ class EstimateInputError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-# --- the history seam -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LaneQuantiles:
-    """Measured handling and transit business days for a lane, at a stated confidence."""
-
-    handling_days: int
-    transit_min: int
-    transit_max: int
-    confidence: float
-    samples: int
-
-
-class LaneHistory(Protocol):
-    """What the history model offers the estimator (None for a lane it knows too little of)."""
-
-    def lane(
-        self,
-        *,
-        origin: str,
-        option: str,
-        carrier: str,
-        service: str,
-        zone: str,
-        dest_country: str,
-        dest_subdivision: str | None,
-        confidence: float,
-    ) -> LaneQuantiles | None: ...
 
 
 # --- the steps --------------------------------------------------------------------------------
@@ -296,13 +276,14 @@ class Estimator:
         origin: str | None = None,
         items: Sequence[Item] = (),
         options: Iterable[str] | None = None,
-        history: LaneHistory | None = None,
+        history: OptionHistories | None = None,
         confidence: float | None = None,
     ) -> EstimateResult:
         """A promise for each requested option (all by default), and the ones that cannot serve.
 
-        `order_time` must be timezone-aware. `confidence` overrides every option's configured
-        level (the history model then measures the window for that level). Raises
+        `order_time` must be timezone-aware. `confidence` asks every option for that level
+        instead of its configured one: the history measures the window for it; an option on
+        the rules keeps its configured days and level and says so in its explanation. Raises
         EstimateInputError for an unknown origin or option and for a bad destination.
         """
         if order_time.tzinfo is None or order_time.utcoffset() is None:
@@ -333,6 +314,9 @@ class Estimator:
         ready_on = max((i.available_on for i in items if i.available_on), default=None)
         local = order_utc.astimezone(self._tz[origin_rules.id])
         cal = self._origin_cals[origin_rules.id]
+        if history is not None and not history.models:
+            history = None  # nothing learned yet: the rules, without the lookups
+        query = None if history is None else _lane_query(origin_rules, dest)
 
         estimates: list[OptionEstimate] = []
         unavailable: list[Unavailable] = []
@@ -340,7 +324,7 @@ class Estimator:
             if option.origins is not None and origin_rules.id not in option.origins:
                 unavailable.append(Unavailable(option.code, f"not shipped from {origin_rules.id}"))
                 continue
-            zone = _served_zone(option, zones_by_id)
+            zone = served_zone(option, zones_by_id)
             if zone is None:
                 where = f"{dest.country} {dest.postal_code}"
                 if dest.subdivision:
@@ -360,10 +344,18 @@ class Estimator:
                 dest.subdivision,
                 confidence,
             )
-            if history is None:
-                estimates.append(self._outcome(key))
-            else:
-                estimates.append(self._compute(key, history))
+            outcome = self._outcome(key)
+            if history is not None and query is not None:
+                day = processing.day if processing.reason == "items_ready" else local.date()
+                level = confidence if confidence is not None else option.confidence
+                found = history.lookup(option.code, zone, query, day, level)
+                if found is not None and (found[1].transit.records or found[1].handling.records):
+                    rules_outcome, (window_key, win), as_of = outcome, found, history.as_of
+                    outcome = history.memo(
+                        (key, window_key),
+                        lambda: _with_history(rules_outcome, win, as_of, local),  # noqa: B023
+                    )
+            estimates.append(outcome)
         return EstimateResult(
             origin_rules.id,
             order_utc,
@@ -387,7 +379,7 @@ class Estimator:
                 out.append(option)
         return out
 
-    def _compute(self, key: _Key, history: LaneHistory | None = None) -> OptionEstimate:
+    def _compute(self, key: _Key) -> OptionEstimate:
         origin = self.rules.origin(key.origin)
         assert origin is not None
         option = self._options[key.option]
@@ -399,22 +391,6 @@ class Estimator:
         )
         transit = next(t for t in option.transit if t.zone == key.zone)
         t_min, t_max = transit.min, transit.max
-        level = key.confidence if key.confidence is not None else option.confidence
-        basis: Basis = "rules"
-        if history is not None:
-            lane = history.lane(
-                origin=origin.id,
-                option=option.code,
-                carrier=option.carrier,
-                service=option.service,
-                zone=key.zone,
-                dest_country=key.country,
-                dest_subdivision=key.subdivision,
-                confidence=level,
-            )
-            if lane is not None:
-                handling, t_min, t_max = lane.handling_days, lane.transit_min, lane.transit_max
-                level, basis = lane.confidence, "history"
 
         processing = key.processing
         ship = ship_date(cal, processing.day, handling)
@@ -434,8 +410,12 @@ class Estimator:
         else:
             transit_step = f"{_days(t_min, t_max)} with {option.carrier} to {key.zone}"
         steps.append(f"{transit_step}: arrives {_range(earliest, latest)}")
-        if basis == "history":
-            steps.append(f"handling and transit measured on past deliveries ({level:.0%})")
+        steps.append(f"basis: rules (configured days, stated at {option.confidence:.0%})")
+        if key.confidence is not None and key.confidence != option.confidence:
+            steps.append(
+                f"asked for {key.confidence:.0%}: without delivery history for this option the "
+                f"window stays the rules' one at {option.confidence:.0%}"
+            )
         return OptionEstimate(
             option=option.code,
             name=option.name,
@@ -447,14 +427,64 @@ class Estimator:
             ship_date=ship,
             earliest=earliest,
             latest=latest,
-            confidence=level,
+            confidence=option.confidence,
             order_by=cutoff_instant(processing.day, cutoff, tz),
             explanation=tuple(steps),
-            basis=basis,
         )
 
 
-def _served_zone(option: ShippingOption, zones_by_id: dict[str, int]) -> str | None:
+def _lane_query(origin: Origin, dest: ResolvedDestination) -> LaneQuery:
+    return LaneQuery(
+        origin_country=origin.country,
+        origin_subdivision=origin.subdivision,
+        origin_postal_code=origin.postal_code,
+        dest_country=dest.country,
+        dest_subdivision=dest.subdivision,
+        dest_postal_code=dest.postal_code,
+        origin_id=origin.id,
+    )
+
+
+def _with_history(
+    rules: OptionEstimate,
+    win: HistoryWindow,
+    as_of: datetime | None,
+    order_local: datetime,
+) -> OptionEstimate:
+    """The rules' outcome with the window, level and percentiles measured on history.
+
+    The history window is read for the order's local date, so it holds until the end of that
+    day at most: `order_by` is the earlier of the rules' cutoff and local midnight.
+    """
+    midnight = datetime.combine(
+        order_local.date() + timedelta(days=1), time(0), tzinfo=order_local.tzinfo
+    ).astimezone(UTC)
+    pct = tuple(sorted(win.percentiles.items()))
+    median = dict(pct).get(50)
+    data = f", data up to {format_day(as_of.date())} {as_of.year}" if as_of else ""
+    steps = [
+        rules.explanation[0],
+        f"basis: history: {win.transit.records:,} past deliveries on transit lane "
+        f"{win.transit.lane}, {win.handling.records:,} on handling lane {win.handling.lane}"
+        f"{data}",
+        f"{win.confidence:.0%} of such deliveries arrive by {format_day(win.latest)} "
+        f"(quantile {win.level:.3f} after calibration)"
+        + (f", half by {format_day(median)}" if median else "")
+        + f": arrives {_range(win.earliest, win.latest)}",
+    ]
+    return replace(
+        rules,
+        earliest=win.earliest,
+        latest=win.latest,
+        confidence=win.confidence,
+        order_by=min(rules.order_by, midnight),
+        explanation=tuple(steps),
+        basis="history",
+        percentiles=pct,
+    )
+
+
+def served_zone(option: ShippingOption, zones_by_id: dict[str, int]) -> str | None:
     """The most specific destination zone this option has transit days for."""
     best: tuple[int, str] | None = None
     for entry in option.transit:

@@ -54,7 +54,21 @@ closed_dates = [2025-12-24]               #   and explicit dates
 zone = "northeast"                        # (delivery days of the carrier at the destination
 min = 1                                   #  after the ship date; 0 = delivered the day it
 max = 2                                   #  ships)
+
+[shipping_options.history]                # optional: which delivery records it learns from
+carrier = "ups"                           # default: the option's own carrier
+service = "Next Day Air"                  # default: the option's own service
+learn_from_unlabelled = false             # also records with no carrier and no service
 ```
+
+Delivery history (`import-history`, delivered shipments) teaches an option its real handling
+and transit days only from records that match it: by default a record whose carrier AND
+service equal the option's (case and surrounding spaces ignored), so an express option never
+learns from economy parcels. `history.carrier`/`history.service` point an option at records
+labelled differently (an old contract name). `learn_from_unlabelled = true` also takes records
+that say neither carrier nor service, like the Olist data set (`import-history --format
+olist`): at most ONE option may set it, since an unlabelled parcel cannot tell which service
+carried it. An option with no matching records is estimated from its rules alone.
 
 Dates are TOML dates (`2026-01-02`), times TOML times (`14:00:00`) or strings (`"14:00"`).
 Holiday names are the English names of the `holidays` package (`check-rules` refuses unknown
@@ -78,6 +92,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -261,6 +277,17 @@ class Transit(_Model):
         return value
 
 
+HistoryLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class OptionHistory(_Model):
+    """Which delivery records teach an option (see the module docstring)."""
+
+    carrier: HistoryLabel | None = None  # default: the option's carrier
+    service: HistoryLabel | None = None  # default: the option's service
+    learn_from_unlabelled: StrictBool = False
+
+
 class ShippingOption(_Model):
     code: Identifier
     name: str
@@ -275,6 +302,14 @@ class ShippingOption(_Model):
     delivery_weekdays: tuple[Weekday, ...] = Field(default=MON_TO_FRI, min_length=1)
     holidays: HolidayRules = HolidayRules()
     transit: tuple[Transit, ...] = Field(min_length=1)
+    history: OptionHistory = OptionHistory()
+
+    @property
+    def history_label(self) -> tuple[str, str]:
+        """(carrier, service) of the delivery records this option learns from, casefolded."""
+        carrier = self.history.carrier or self.carrier
+        service = self.history.service or self.service
+        return carrier.strip().casefold(), service.strip().casefold()
 
 
 class Rules(_Model):
@@ -432,7 +467,24 @@ def cross_check(rules: Rules) -> list[tuple[str, str]]:
             problems += _check_holidays(
                 option.holidays, f"{where}.holidays", sorted(places, key=str)
             )
+    problems += _check_unlabelled(rules)
     return problems
+
+
+def _check_unlabelled(rules: Rules) -> list[tuple[str, str]]:
+    """At most one option learns from records without carrier and service."""
+    takers = [i for i, o in enumerate(rules.shipping_options) if o.history.learn_from_unlabelled]
+    first = takers[0] if takers else None
+    return [
+        (
+            f"shipping_options[{i}].history.learn_from_unlabelled",
+            f"only one shipping option may learn from unlabelled records and "
+            f"shipping_options[{first}] ({rules.shipping_options[first].code!r}) already does: "
+            "a record without carrier and service cannot tell which service carried it",
+        )
+        for i in takers[1:]
+        if first is not None
+    ]
 
 
 def parse_rules(data: dict[str, Any], path: Path | str = "<rules>") -> Rules:

@@ -1,0 +1,369 @@
+"""Delivery history per shipping option: which records teach which option, frozen for serving.
+
+Pure (no I/O): rules and delivery records in, an immutable `OptionHistories` snapshot out. The
+service builds one off the request path (`history_runtime`) and the estimator only reads it.
+
+* Which records: an option learns from the records whose carrier and service match its
+  `history` label (see `rules`); the Olist file has neither and feeds the one option that sets
+  `learn_from_unlabelled`. Matching records are relabelled with the option's carrier/service,
+  so labelled and unlabelled parcels share one tree of lanes.
+* One model per (option, zone): a record goes to the zone of the rules its destination falls
+  in (the option's most specific served zone), and the zone's own min-max of the rules is the
+  prior under the model's root lane. A zone with few records so speaks with the rules' voice,
+  one with many with its own; records to destinations the option does not serve are not used.
+* Calendars are the rules' own: the warehouse's business days where a record's origin is a
+  rules origin (national and state holidays Mon-Fri elsewhere), the option's delivery days at
+  the destination.
+* The model is frozen as of the newest delivery in the data (not the wall clock), so recency
+  weights are relative to the history's own end: an old file imported for a demo still speaks.
+* The level correction (`LevelCorrector`), when the backtest's default `CorrectionConfig`
+  enables it, is warmed by replaying the promises of the orders of the last `WARMUP_DAYS` of
+  the option's records with the backtest's own replay; its shift at the option's configured
+  level applies to any level asked. Outcomes of the service's own promises will feed it with
+  the tracking issue.
+* `window(...)` results are cached (LRU) by what they depend on: the lane keys of the query,
+  the origin and destination calendars, the order date and the corrected level. A repeated
+  estimate is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+from typing import TypeVar
+
+from tracking_service.estimator.backtest import BacktestConfig, CorrectionConfig, replay
+from tracking_service.estimator.calendar import MON_FRI, BusinessCalendar, HolidaySource
+from tracking_service.estimator.estimate import delivery_calendar, origin_calendar, served_zone
+from tracking_service.estimator.history import (
+    Calendars,
+    HistoryConfig,
+    HistoryModel,
+    HistoryWindow,
+    LaneHistory,
+    LaneQuery,
+    LevelCorrector,
+    RulesPrior,
+    handling_chain,
+    transit_chain,
+)
+from tracking_service.estimator.postal import subdivisions_of
+from tracking_service.estimator.records import Delivery
+from tracking_service.estimator.rules import Rules, ShippingOption
+from tracking_service.estimator.zones import ZoneIndex
+
+T = TypeVar("T")
+WARMUP_DAYS = 120  # recent promises replayed to warm the level correction
+CACHE_SIZE = 65536  # cached windows per snapshot
+CALENDAR_YEARS_AHEAD = 2  # day indexes are built this far past the newest of (now, data)
+
+
+def learns_from(option: ShippingOption, delivery: Delivery) -> bool:
+    """Does this record teach this option? (label match, or unlabelled when allowed)."""
+    carrier = (delivery.carrier or "").strip().casefold()
+    service = (delivery.service or "").strip().casefold()
+    if not carrier and not service:
+        return option.history.learn_from_unlabelled
+    return (carrier, service) == option.history_label
+
+
+def option_calendars(rules: Rules, option: ShippingOption, first: date, last: date) -> Calendars:
+    """Origin business days (the rules' warehouses where they are) and the option's delivery
+    days at each destination, as day indexes for the history model."""
+    warehouses = {}
+    for origin in rules.origins:
+        warehouses.setdefault((origin.country, origin.subdivision), origin_calendar(origin))
+
+    def origin_days(country: str, subdivision: str | None) -> Callable[[date], bool]:
+        cal = warehouses.get((country, subdivision))
+        if cal is None:
+            name = f"{country}-{subdivision}" if subdivision else country
+            cal = BusinessCalendar(name, MON_FRI, (HolidaySource(country, subdivision),))
+        return cal.is_open
+
+    def delivery_days(country: str, subdivision: str | None) -> Callable[[date], bool]:
+        return delivery_calendar(option, country, subdivision).is_open
+
+    return Calendars(origin_days, delivery_days, first, last)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneModel:
+    """The frozen model of one option in one zone of the rules."""
+
+    option: str
+    zone: str
+    model: HistoryModel
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSummary:
+    """What an option learned: records used, zones with a model, the correction's shift."""
+
+    option: str
+    records: int
+    zones: tuple[str, ...]
+    level_shift: float
+    warmup_promises: int
+
+
+class _Lru:
+    """A small thread-safe LRU map (the route reads it from the event loop only)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[object, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: object) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: object, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_NONE = object()  # a cached "no window"
+
+
+@dataclass(frozen=True, eq=False)
+class OptionHistories:
+    """Immutable: the frozen lane models of every option that has history, and a window cache.
+
+    `first_day..last_day` is the span of order dates the history answers for (its calendars
+    are indexed over it at build time); outside it the estimate stays on the rules.
+    """
+
+    as_of: datetime | None  # newest delivery in the data: the models' "now"
+    built_at: datetime
+    records: int  # records loaded (all sources), whether an option used them or not
+    models: Mapping[tuple[str, str], ZoneModel]
+    options: Mapping[str, OptionSummary]
+    first_day: date
+    last_day: date
+    config: HistoryConfig = field(default_factory=HistoryConfig)
+    _cache: _Lru = field(default_factory=lambda: _Lru(CACHE_SIZE), repr=False)
+
+    def level(self, option: str, confidence: float) -> float:
+        """The quantile level used for `confidence` after the option's warmed correction."""
+        summary = self.options.get(option)
+        shift = summary.level_shift if summary else 0.0
+        return LevelCorrector(target=confidence, shift=shift).level
+
+    def window(
+        self, option: str, zone: str, query: LaneQuery, order_date: date, confidence: float
+    ) -> HistoryWindow | None:
+        """The option's window in `zone` for an order on `order_date` (origin local date)."""
+        found = self.lookup(option, zone, query, order_date, confidence)
+        return None if found is None else found[1]
+
+    def lookup(
+        self, option: str, zone: str, query: LaneQuery, order_date: date, confidence: float
+    ) -> tuple[Hashable, HistoryWindow] | None:
+        """`window(...)` with the key it is cached under (it names the window exactly).
+
+        Two keys: the query as asked (a repeat is one lookup) and the lane keys it resolves to
+        (destinations sharing every lane share the window)."""
+        zm = self.models.get((option, zone))
+        if zm is None or not self.first_day <= order_date <= self.last_day:
+            return None
+        asked = ("asked", option, zone, query, order_date, confidence)
+        seen = self._cache.get(asked)
+        if seen is not None:
+            return None if seen is _NONE else seen  # type: ignore[return-value]
+        found = self._lookup(zm, option, zone, query, order_date, confidence)
+        self._cache.put(asked, _NONE if found is None else found)
+        return found
+
+    def _lookup(
+        self,
+        zm: ZoneModel,
+        option: str,
+        zone: str,
+        query: LaneQuery,
+        order_date: date,
+        confidence: float,
+    ) -> tuple[Hashable, HistoryWindow] | None:
+        level = self.level(option, confidence)
+        cfg = zm.model.config
+        key = (
+            option,
+            zone,
+            tuple(handling_chain(query, cfg)),
+            tuple(transit_chain(query, cfg)),
+            query.origin_country,
+            query.origin_subdivision,
+            query.dest_country,
+            query.dest_subdivision,
+            order_date,
+            confidence,
+            level,
+        )
+        found = self._cache.get(key)
+        if found is None:
+            found = zm.model.window(query, order_date, confidence, level=level) or _NONE
+            self._cache.put(key, found)
+        return None if found is _NONE else (key, found)  # type: ignore[return-value]
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """A value derived from this snapshot's windows, cached with them (e.g. the estimate
+        assembled around a window)."""
+        found = self._cache.get(("memo", key))
+        if found is None:
+            found = make()
+            self._cache.put(("memo", key), found)
+        return found  # type: ignore[return-value]
+
+    @property
+    def cache_hits(self) -> tuple[int, int]:
+        """(hits, misses) of the window cache."""
+        return self._cache.hits, self._cache.misses
+
+
+def empty_histories(now: datetime) -> OptionHistories:
+    """A snapshot with no history at all (every estimate on the rules)."""
+    return OptionHistories(
+        as_of=None,
+        built_at=now,
+        records=0,
+        models=MappingProxyType({}),
+        options=MappingProxyType({}),
+        first_day=now.date(),
+        last_day=now.date(),
+    )
+
+
+def _record_zone(index: ZoneIndex, option: ShippingOption, d: Delivery) -> str | None:
+    postal = "".join(ch for ch in (d.dest_postal_code or "") if ch.isalnum()).upper()
+    zones = index.match(d.dest_country, postal, d.dest_subdivision)
+    return served_zone(option, {z.id: i for i, z in enumerate(zones)})
+
+
+def _handling_range(rules: Rules, option: ShippingOption) -> tuple[int, int]:
+    if option.handling_days is not None:
+        return option.handling_days, option.handling_days
+    days = [
+        o.handling_days for o in rules.origins if option.origins is None or o.id in option.origins
+    ]
+    return min(days), max(days)
+
+
+def _warm_shift(
+    records: list[Delivery],
+    calendars: Calendars,
+    config: HistoryConfig,
+    target: float,
+    as_of: datetime,
+    correction: CorrectionConfig | None,
+) -> tuple[float, int]:
+    """The correction's shift after replaying the promises of the last WARMUP_DAYS of orders
+    (0 when the backtest's default configuration has no correction)."""
+    run = BacktestConfig(
+        confidence=target,
+        calibration_levels=(target,),
+        frontier_levels=(),
+        correction=correction or CorrectionConfig(),
+        warmup_days=0,
+    )
+    if not run.correction.enabled:
+        return 0.0, 0
+    start = max(d.order_time for d in records) - timedelta(days=WARMUP_DAYS)
+    recent = [d for d in records if d.order_time >= start]
+    if not recent:
+        return 0.0, 0
+    result = replay(records, recent, calendars, config, run)
+    (level,) = result.summary["corrected_level_at_end"].values()
+    return float(level) - target, result.estimates
+
+
+def build_option_histories(
+    rules: Rules,
+    deliveries: Iterable[Delivery],
+    *,
+    now: datetime | None = None,
+    config: HistoryConfig | None = None,
+    correction: CorrectionConfig | None = None,
+    warm_up: bool = True,
+) -> OptionHistories:
+    """Learn every option's history from `deliveries` and freeze it (CPU work: not on the
+    request path). Options without matching records get no model: they stay on the rules.
+
+    `correction` defaults to the backtest's default `CorrectionConfig`; records delivered after
+    `now` (a clock behind the data) are left out."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    config = config or HistoryConfig()
+    records = [d for d in deliveries if d.delivered_at <= now]
+    if not records:
+        return empty_histories(now)
+    as_of = max(d.delivered_at for d in records)
+    first = min(d.order_time for d in records).date() - timedelta(days=31)
+    last = date(max(now, as_of).year + CALENDAR_YEARS_AHEAD, 12, 31)
+    index = ZoneIndex(rules)
+    models: dict[tuple[str, str], ZoneModel] = {}
+    summaries: dict[str, OptionSummary] = {}
+    for option in rules.shipping_options:
+        mine = [replace(d, carrier=None, service=None) for d in records if learns_from(option, d)]
+        by_zone: dict[str, list[Delivery]] = {}
+        for d in mine:
+            zone = _record_zone(index, option, d)
+            if zone is not None:
+                by_zone.setdefault(zone, []).append(d)
+        if not by_zone:
+            continue
+        calendars = option_calendars(rules, option, first, last)
+        h_min, h_max = _handling_range(rules, option)
+        transit = {t.zone: t for t in option.transit}
+        used = 0
+        for zone, zone_records in by_zone.items():
+            t = transit[zone]
+            lanes = LaneHistory(config, calendars, prior=RulesPrior(h_min, h_max, t.min, t.max))
+            for d in sorted(zone_records, key=lambda r: r.delivered_at):
+                used += lanes.add(d)
+            models[(option.code, zone)] = ZoneModel(option.code, zone, lanes.freeze(as_of))
+        _index_query_places(rules, option, calendars)
+        shift, promises = 0.0, 0
+        if warm_up:
+            kept = [d for z in by_zone.values() for d in z]
+            shift, promises = _warm_shift(
+                kept, calendars, config, option.confidence, as_of, correction
+            )
+        summaries[option.code] = OptionSummary(
+            option.code, used, tuple(sorted(by_zone)), shift, promises
+        )
+    return OptionHistories(
+        as_of=as_of,
+        built_at=now,
+        records=len(records),
+        models=MappingProxyType(models),
+        options=MappingProxyType(summaries),
+        first_day=first,
+        last_day=date(max(now, as_of).year + 1, 12, 31),
+        config=config,
+    )
+
+
+def _index_query_places(rules: Rules, option: ShippingOption, calendars: Calendars) -> None:
+    """Build the day indexes estimates will ask for now, in the builder's thread, instead of
+    on the first request after a refresh."""
+    for origin in rules.origins:
+        calendars.origin(origin.country, origin.subdivision)
+    countries = {rules.zone(t.zone).country for t in option.transit}
+    for country in countries:
+        calendars.destination(country, None)
+        for sub in subdivisions_of(country):
+            calendars.destination(country, sub)
