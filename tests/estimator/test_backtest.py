@@ -23,13 +23,16 @@ from tracking_service.estimator.history import Calendars, HistoryConfig
 from tracking_service.estimator.records import Delivery
 
 START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
-# the drift signal on both parts, so the no-peeking tests below cover it too
+# the drift signal on both parts, transit by ship weekday inside the convolution, a zip5
+# lane and a distance band per destination state, so the no-peeking tests below cover them
 MODEL = HistoryConfig(
     half_life_days=30.0,
-    handling_levels=(),
-    transit_levels=("dest_subdivision",),
+    handling_levels=("origin_postal",),
+    handling_prior_strength=5.0,
+    transit_levels=("dest_postal_fine", "dest_subdivision", "dest_distance"),
     drift_parts=("handling", "transit"),
     drift_window_days=21.0,
+    handoff_weekday=True,
 )
 
 
@@ -56,6 +59,10 @@ def parcel(n: int, ordered: datetime, transit: float, promised: int | None = Non
         promised_date=None if promised is None else (ordered + timedelta(days=promised)).date(),
         origin_tz="UTC",
         dest_tz="UTC",
+        origin_lat=-23.55,
+        origin_lng=-46.63,
+        dest_lat=-22.91,
+        dest_lng=-43.17,
     )
 
 
@@ -192,7 +199,8 @@ def test_a_late_promise_is_known_only_when_its_date_has_passed(feedback: str) ->
         frontier_levels=(0.9,),
         correction=CorrectionConfig(enabled=True, step=0.05, bound=0.09, feedback=feedback),
     )
-    model = replace(MODEL, censoring=False, half_life_days=None)
+    # one transit distribution whatever the ship weekday: the figures above are its quantiles
+    model = replace(MODEL, censoring=False, half_life_days=None, handoff_weekday=False)
     promises = replay(old, new, every_day(), model, cfg).promises
     days = [
         (promises[f"p{100 + i}"] - (slow_start + timedelta(days=i)).date()).days for i in range(5)

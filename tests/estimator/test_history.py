@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from tracking_service.estimator.history import (
     RulesPrior,
     distance_km,
     holiday_calendars,
+    transit_chain,
 )
 from tracking_service.estimator.records import Delivery
 
@@ -379,3 +381,110 @@ def test_drift_uses_nothing_after_now_and_stays_in_bounds() -> None:
         HistoryConfig(drift_parts=("speed",))
     with pytest.raises(ValueError):
         HistoryConfig(drift_bounds=(1.2, 2.0))
+
+
+def test_the_frozen_model_answers_like_the_builder_when_a_lane_has_several_parents() -> None:
+    """A postal-prefix lane whose parcels fall in two distance bands has two parent chains:
+    each query must be blended over its OWN chain, frozen or not."""
+    cfg = config(transit_levels=("dest_postal", "dest_subdivision", "distance"))
+    model = LaneHistory(cfg, every_day())
+    near, far = (-23.0, -46.2), (-22.9, -43.2)  # ~75 km and ~357 km from the origin
+    origin = {"origin_lat": -23.55, "origin_lng": -46.63}
+
+    def at(d: Delivery, where: tuple[float, float]) -> Delivery:
+        return replace(d, dest_lat=where[0], dest_lng=where[1], **origin)
+
+    for n in range(200):  # elsewhere, the near band is fast and the far band slow
+        model.add(at(replace(parcel(n, 2, dest="MG"), key=f"mg-near-{n}"), near))
+        model.add(at(replace(parcel(n, 12, dest="MG"), key=f"mg-far-{n}"), far))
+    for n in range(3):  # the RJ lane: near parcels seen first, then far ones
+        model.add(at(replace(parcel(n, 3), key=f"rj-near-{n}"), near))
+        model.add(at(replace(parcel(n, 4), key=f"rj-far-{n}"), far))
+    frozen = model.freeze(NOW)
+    for where in (near, far):
+        q = replace(query(), distance_km=distance_km(-23.55, -46.63, *where))
+        for c in (0.5, 0.9, 0.97):
+            a = model.window(q, ORDER_DAY, NOW, c)
+            b = frozen.window(q, ORDER_DAY, c)
+            assert a is not None and b is not None
+            assert (a.latest, dict(a.percentiles)) == (b.latest, dict(b.percentiles)), (where, c)
+            assert (a.transit, a.handling) == (b.transit, b.handling)
+    # a query whose chain was never seen whole (RJ lane, a band it never had) answers too
+    q = replace(query(), distance_km=1000.0)
+    a, b = model.window(q, ORDER_DAY, NOW, 0.9), frozen.window(q, ORDER_DAY, 0.9)
+    assert a is not None and b is not None and a.latest == b.latest
+
+
+# --------------------------------------------------------------------------- sharper lanes
+
+
+def test_transit_by_ship_weekday_is_mixed_inside_the_convolution() -> None:
+    """Handed over on a Friday: 5 days; any other day: 1 day. An order on a Thursday ships
+    Thursday or Friday (half each): delivered on day 1 or on day 6, nothing in between."""
+    thursday = date(2024, 6, 6)
+    cfg = config(handoff_weekday=True, prior_strength=0.1)
+    model = LaneHistory(cfg, every_day())
+    for week in range(20):
+        for day in range(7):
+            ordered = T0 + timedelta(days=7 * week + day)  # T0 is a Friday
+            for handling in (0, 1):
+                shipped = (ordered + timedelta(days=handling)).weekday()
+                model.add(
+                    parcel(week, 5 if shipped == 4 else 1, handling=handling, ordered=ordered)
+                )
+
+    def days(m: LaneHistory, c: float) -> int:
+        w = m.window(query(), thursday, NOW, c)
+        assert w is not None
+        return (w.latest - thursday).days
+
+    assert days(model, 0.49) == 1  # (lanes blended with 0.1 pseudo-record: not exactly 0.5)
+    assert days(model, 0.55) == days(model, 0.9) == 6
+    pooled = LaneHistory(config(prior_strength=1.0), every_day())
+    for d in [parcel(0, 5 if n % 7 == 0 else 1, ordered=T0 + timedelta(n)) for n in range(280)]:
+        pooled.add(d)
+    assert days(pooled, 0.5) == 1 and days(pooled, 0.9) < 6  # one transit for every weekday
+    frozen = model.freeze(NOW)
+    for c in (0.49, 0.55, 0.9):
+        w = frozen.window(query(), thursday, c)
+        assert w is not None and (w.latest - thursday).days == days(model, c)
+    # every level split by weekday, under one unsplit root
+    chain = transit_chain(query(), replace(cfg, handoff_weekday_levels="all"), 4)
+    assert [k[0] for k in chain] == ["t:weekday", "t:weekday", "transit"]
+    with pytest.raises(ValueError):
+        HistoryConfig(handoff_weekday_levels="some")
+
+
+def test_a_customer_zip5_lane_and_a_distance_band_per_destination_state() -> None:
+    cfg = config(transit_levels=("dest_postal_fine", "dest_postal", "dest_distance"))
+    q = replace(query(), dest_postal_code="20231-000", distance_km=350.0)
+    assert transit_chain(q, cfg) == [
+        ("t:fine", None, "BR", "SP", "BR", "RJ", "20231"),
+        ("t:postal", None, "BR", "SP", "BR", "RJ", "202"),
+        ("t:subdist", None, "BR", "RJ", "2"),
+        ("transit", None),
+    ]
+    model = LaneHistory(replace(cfg, prior_strength=1.0), every_day())
+    for n in range(50):  # two zip5 areas of one zip3: one fast, one slow
+        model.add(replace(parcel(n, 2), key=f"a{n}", dest_postal_code="20231"))
+        model.add(replace(parcel(n, 8), key=f"b{n}", dest_postal_code="20299"))
+    for zip5, expected in (("20231", 2), ("20299", 8)):
+        w = model.window(replace(query(), dest_postal_code=zip5), ORDER_DAY, NOW, 0.9)
+        assert w is not None and (w.latest - ORDER_DAY).days == expected
+
+
+def test_handling_lanes_can_shrink_less_than_transit_lanes() -> None:
+    def same_day_share(handling_k: float | None) -> float:
+        cfg = config(handling_levels=("origin_postal",), handling_prior_strength=handling_k)
+        model = LaneHistory(cfg, every_day())
+        for n in range(200):  # other sellers take 3 business days
+            model.add(replace(parcel(n, 2, handling=3), origin_postal_code="99999"))
+        for n in range(5):  # this seller ships the same day
+            model.add(replace(parcel(n, 2), key=f"s{n}"))
+        blend = model.blend(query(), NOW)
+        assert blend is not None
+        return dict(blend.handling).get(0, 0.0)
+
+    assert same_day_share(1.0) > 0.8 > same_day_share(None) > same_day_share(100.0)
+    with pytest.raises(ValueError):
+        HistoryConfig(handling_prior_strength=0)

@@ -262,8 +262,8 @@ def replay(
             blend = lanes.blend(q, at)
             if blend is None:
                 continue
-            handoff_day = _local_date(d.handoff_time, d.origin_tz)
-            ship = [(dest.ceil(origin.day(origin.ceil(handoff_day))), 1.0)]
+            handoff_day = origin.day(origin.ceil(_local_date(d.handoff_time, d.origin_tz)))
+            ship = [(dest.ceil(handoff_day), 1.0, handoff_day.weekday())]
             win = window_from(
                 blend, ship, dest, main, correctors[main].level, model.earliest_level, ()
             )

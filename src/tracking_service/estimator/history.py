@@ -34,8 +34,10 @@ Two ways to use it:
 
 * `LaneHistory`: mutable, `add(delivery)` in O(lanes per record); `window(...)` computes a
   lane's blended distributions on demand (the backtest replays with it);
-* `LaneHistory.freeze(now)` -> `HistoryModel`: immutable, every lane pre-blended; a lookup at
-  request time is a handful of dict lookups plus a short search (the estimate route uses it).
+* `LaneHistory.freeze(now)` -> `HistoryModel`: immutable, every chain of lanes a record went
+  through pre-blended (keyed by the whole chain: a lane can have several parents), so it
+  answers exactly what the builder would at `now`; a lookup at request time is a handful of
+  dict lookups plus a short search (the estimate route uses it).
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ from tracking_service.estimator.records import Delivery
 PERCENTILES: tuple[int, ...] = (50, 75, 85, 90, 95, 97, 99)
 
 HANDLING_LEVELS = ("origin_id", "origin_postal", "origin_subdivision", "origin_country")
-TRANSIT_LEVELS = ("dest_postal", "dest_subdivision", "distance", "dest_country")
+TRANSIT_LEVELS = (
+    "dest_postal_fine",
+    "dest_postal",
+    "dest_subdivision",
+    "dest_distance",
+    "distance",
+    "dest_country",
+)
 
 LaneKey = tuple[str | None, ...]
 
@@ -68,6 +77,7 @@ class HistoryConfig:
 
     half_life_days: float | None = 120.0  # None: every record weighs the same forever
     prior_strength: float = 15.0  # pseudo-records a lane borrows from its parent, per day
+    handling_prior_strength: float | None = None  # the same for handling lanes (None: as above)
     handling_levels: tuple[str, ...] = ("origin_postal", "origin_subdivision")
     transit_levels: tuple[str, ...] = (
         "dest_postal",
@@ -76,8 +86,13 @@ class HistoryConfig:
         "dest_country",
     )
     dest_postal_digits: int = 3
+    dest_postal_fine_digits: int = 5  # the "dest_postal_fine" level (e.g. a customer zip5)
     origin_postal_digits: int = 5
-    handoff_weekday: bool = False  # transit also split by the hand-off weekday
+    # transit also split by the hand-off weekday: at order time one transit distribution per
+    # ship weekday, mixed by the handling distribution's ship days ("lane": the most specific
+    # lane is split; "all": every lane, under one unsplit root)
+    handoff_weekday: bool = False
+    handoff_weekday_levels: str = "lane"
     censoring: bool = True  # learn from parcels in flight too (see `InFlight`)
     distance_bands_km: tuple[float, ...] = (100.0, 300.0, 700.0, 1500.0, 2500.0)
     max_handling_days: int = 60
@@ -100,6 +115,8 @@ class HistoryConfig:
             raise ValueError("half_life_days must be positive")
         if self.prior_strength <= 0:
             raise ValueError("prior_strength must be positive")
+        if self.handling_prior_strength is not None and self.handling_prior_strength <= 0:
+            raise ValueError("handling_prior_strength must be positive")
         if not 0 < self.earliest_level < 1:
             raise ValueError("earliest_level must be in (0, 1)")
         if any(x not in ("handling", "transit") for x in self.drift_parts):
@@ -111,8 +128,16 @@ class HistoryConfig:
         lo, hi = self.drift_bounds
         if not 0 < lo <= 1 <= hi:
             raise ValueError("drift_bounds must be (lo, hi) with 0 < lo <= 1 <= hi")
+        if self.handoff_weekday_levels not in ("lane", "all"):
+            raise ValueError("handoff_weekday_levels must be 'lane' or 'all'")
         if self.drift_reference not in ("lane", "root"):
             raise ValueError("drift_reference must be 'lane' or 'root'")
+
+    def strength(self, part: str) -> float:
+        """The prior strength of a part's lanes ("h"/"handling" or "t"/"transit")."""
+        if part.startswith("h") and self.handling_prior_strength is not None:
+            return self.handling_prior_strength
+        return self.prior_strength
 
     @property
     def drift_on(self) -> bool:
@@ -324,12 +349,20 @@ def transit_chain(q: LaneQuery, cfg: HistoryConfig, weekday: int | None = None) 
     o = (q.origin_country, q.origin_subdivision)
     chain: list[LaneKey] = []
     for level in cfg.transit_levels:
-        if level == "dest_postal":
+        if level == "dest_postal_fine":
+            prefix = _prefix(q.dest_postal_code, cfg.dest_postal_fine_digits)
+            if prefix:
+                chain.append(("t:fine", svc, *o, q.dest_country, q.dest_subdivision, prefix))
+        elif level == "dest_postal":
             prefix = _prefix(q.dest_postal_code, cfg.dest_postal_digits)
             if prefix:
                 chain.append(("t:postal", svc, *o, q.dest_country, q.dest_subdivision, prefix))
         elif level == "dest_subdivision":
             chain.append(("t:sub", svc, *o, q.dest_country, q.dest_subdivision))
+        elif level == "dest_distance":  # the distance band into this destination state
+            band = _band(q.distance_km, cfg.distance_bands_km)
+            if band is not None:
+                chain.append(("t:subdist", svc, q.dest_country, q.dest_subdivision, band))
         elif level == "distance":
             band = _band(q.distance_km, cfg.distance_bands_km)
             if band is not None:
@@ -338,6 +371,8 @@ def transit_chain(q: LaneQuery, cfg: HistoryConfig, weekday: int | None = None) 
             chain.append(("t:country", svc, *o, q.dest_country))
     chain.append(("transit", svc))
     if cfg.handoff_weekday and weekday is not None:
+        if cfg.handoff_weekday_levels == "all":
+            return [("t:weekday", str(weekday), *key) for key in chain] + chain[-1:]
         chain.insert(0, ("t:weekday", str(weekday), *chain[0]))
     return chain
 
@@ -395,6 +430,17 @@ class RulesPrior:
     transit_max: int
 
 
+def _prior_hazard(prior: RulesPrior | None, cfg: HistoryConfig, part: str) -> list[float] | None:
+    """The rules' min-max of a part ("h" or "t") as a hazard: the root lane's parent."""
+    if prior is None:
+        return None
+    if part == "h":
+        pmf = _uniform(prior.handling_min, prior.handling_max, cfg.max_handling_days + 1)
+    else:
+        pmf = _uniform(prior.transit_min, prior.transit_max, cfg.max_transit_days + 1)
+    return _pmf_to_hazard(pmf)
+
+
 def _uniform(lo: int, hi: int, size: int) -> list[float]:
     lo, hi = max(0, min(lo, size - 1)), max(0, min(hi, size - 1))
     lo, hi = min(lo, hi), max(lo, hi)
@@ -436,6 +482,14 @@ class Blend:
     transit_cdf: tuple[float, ...]
     handling_use: LaneUse
     transit_use: LaneUse
+    # with `handoff_weekday`: the transit CDF of a parcel handed over on that weekday (a
+    # weekday missing here takes `transit_cdf`)
+    transit_by_weekday: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
+
+    def transit_for(self, weekday: int | None) -> tuple[float, ...]:
+        if weekday is None or not self.transit_by_weekday:
+            return self.transit_cdf
+        return self.transit_by_weekday.get(weekday, self.transit_cdf)
 
 
 def _sparse(pmf: Sequence[float]) -> tuple[tuple[int, float], ...]:
@@ -455,24 +509,33 @@ def _cdf(pmf: Sequence[float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _search(
-    blend: Blend,
-    ship: Sequence[tuple[int, float]],  # (delivery-day index of the ship day, probability)
-    level: float,
-) -> int:
+ShipDay = tuple[int, float] | tuple[int, float, int]
+"""(delivery-day index of the ship day, probability[, ship weekday when transit depends on it])"""
+
+
+_Row = tuple[int, float, tuple[float, ...]]
+
+
+def _rows(blend: Blend, ship: Sequence[ShipDay]) -> list[_Row]:
+    """Each ship day with the transit CDF that applies from it."""
+    return [
+        (s[0], s[1], blend.transit_for(s[2] if len(s) > 2 else None))  # type: ignore[misc]
+        for s in ship
+    ]
+
+
+def _search(rows: Sequence[_Row], level: float) -> int:
     """Smallest delivery-day index j with P(delivered by day j) >= level."""
-    cdf = blend.transit_cdf
-    last = len(cdf) - 1
-    lo = ship[0][0]
-    hi = max(j for j, _ in ship) + last
+    lo = rows[0][0]
+    hi = max(j + len(cdf) - 1 for j, _, cdf in rows)
     target = level - 1e-12
     while lo < hi:
         mid = (lo + hi) // 2
         total = 0.0
-        for j, p in ship:
+        for j, p, cdf in rows:
             k = mid - j
             if k >= 0:
-                total += p * (cdf[k] if k <= last else 1.0)
+                total += p * (cdf[k] if k < len(cdf) else 1.0)
         if total >= target:
             hi = mid
         else:
@@ -480,11 +543,17 @@ def _search(
     return lo
 
 
-def ship_days(
-    blend: Blend, order_date: date, origin: DayIndex, dest: DayIndex
-) -> list[tuple[int, float]]:
-    """Handling outcomes as (destination delivery-day index of the ship day, probability)."""
+def ship_days(blend: Blend, order_date: date, origin: DayIndex, dest: DayIndex) -> list[ShipDay]:
+    """Handling outcomes as (destination delivery-day index of the ship day, probability),
+    with the ship weekday as a third item when the blend's transit depends on it."""
     base = origin.ceil(order_date)
+    if blend.transit_by_weekday:
+        by_day: dict[tuple[int, int], float] = {}
+        for h, p in blend.handling:
+            day = origin.day(base + h)
+            at = (dest.ceil(day), day.weekday())
+            by_day[at] = by_day.get(at, 0.0) + p
+        return [(j, p, wd) for (j, wd), p in sorted(by_day.items())]
     merged: dict[int, float] = {}
     for h, p in blend.handling:
         j = dest.ceil(origin.day(base + h))
@@ -494,7 +563,7 @@ def ship_days(
 
 def window_from(
     blend: Blend,
-    ship: Sequence[tuple[int, float]],
+    ship: Sequence[ShipDay],
     dest: DayIndex,
     confidence: float,
     level: float,
@@ -502,9 +571,10 @@ def window_from(
     percentiles: Iterable[int] = PERCENTILES,
 ) -> HistoryWindow:
     """The window at `level` (the corrected `confidence`) and the percentiles of the date."""
-    latest = dest.day(_search(blend, ship, level))
-    earliest = dest.day(_search(blend, ship, min(earliest_level, level)))
-    pct = {q: dest.day(_search(blend, ship, q / 100)) for q in percentiles}
+    rows = _rows(blend, ship)
+    latest = dest.day(_search(rows, level))
+    earliest = dest.day(_search(rows, min(earliest_level, level)))
+    pct = {q: dest.day(_search(rows, q / 100)) for q in percentiles}
     return HistoryWindow(
         earliest=earliest,
         latest=latest,
@@ -649,6 +719,7 @@ class LaneHistory:
         self.calendars = calendars
         self.prior = prior
         self._lanes: dict[LaneKey, _Lane] = {}
+        self._chains: set[tuple[LaneKey, ...]] = set()  # every chain a parcel went through
         self._origin_days: float | None = None  # the time origin of the weight scale
         self._handled: set[str] = set()  # parcels whose handling time is counted
         self._open_h: dict[str, list[LaneKey]] = {}
@@ -801,6 +872,7 @@ class LaneHistory:
         return lane
 
     def _count(self, chain: list[LaneKey], days: int, w: float, max_days: int) -> None:
+        self._chains.add(tuple(chain))
         for i in range(len(chain)):
             lane = self._lane(chain, i, max_days)
             lane.events[days] += w
@@ -808,6 +880,7 @@ class LaneHistory:
             lane.records += 1
 
     def _open(self, key: str, chain: list[LaneKey], item: _Open, max_days: int) -> None:
+        self._chains.add(tuple(chain))
         for i in range(len(chain)):
             self._lane(chain, i, max_days).open[key] = item
 
@@ -823,9 +896,8 @@ class LaneHistory:
         return len(self._open_h) + len(self._open_t)
 
     # reading ------------------------------------------------------------
-    def _hazard(
-        self, lane: _Lane, now: datetime, decay: float, parent: list[float] | None
-    ) -> list[float]:
+    def _counts(self, lane: _Lane, now: datetime, decay: float) -> LaneCounts:
+        """A lane's own evidence at `now`: done and at-risk weight per day, as seen then."""
         size = len(lane.events)
         censored = [0.0] * size
         today: dict[ZoneInfo, date] = {}
@@ -836,45 +908,34 @@ class LaneHistory:
             waited = item.index.ceil(day) - item.start - 1  # days known to have passed
             if waited >= 0:
                 censored[min(waited, size - 1)] += item.weight
-        k = self.config.prior_strength
-        out = [0.0] * size
-        at_risk = 0.0
+        done = [0.0] * size
+        at_risk = [0.0] * size
+        acc = 0.0
         for day in range(size - 1, -1, -1):
-            done = lane.events[day]
-            at_risk += done + censored[day]
-            n = at_risk * decay
-            if parent is None:
-                out[day] = done / at_risk if at_risk > 0 else 1.0
-            else:
-                out[day] = (done * decay + k * parent[day]) / (n + k)
-        out[-1] = 1.0
-        return out
+            acc += lane.events[day] + censored[day]
+            done[day] = lane.events[day] * decay
+            at_risk[day] = acc * decay
+        use = LaneUse("", lane.records, lane.total * decay) if lane.records else None
+        return LaneCounts(tuple(done), tuple(at_risk), use)
 
-    def _chain_hazard(
-        self, chain: list[LaneKey], now: datetime, decay: float, prior: list[float] | None
-    ) -> tuple[list[float], LaneUse]:
-        hazard = prior
-        use = LaneUse("rules", 0, 0.0)
-        for key in reversed(chain):
-            lane = self._lanes.get(key)
-            if lane is None:
-                continue
-            hazard = self._hazard(lane, now, decay, hazard)
-            if lane.records:
-                use = LaneUse(describe_lane(key), lane.records, lane.total * decay)
-        if hazard is None:  # nothing at all: done on day 0
-            hazard = [1.0]
-        return hazard, use
+    def _counts_at(self, now: datetime) -> Callable[[LaneKey], LaneCounts | None]:
+        """Lane evidence at `now`, computed once per lane on demand."""
+        decay = self._decay(now)
+        seen: dict[LaneKey, LaneCounts] = {}
+
+        def counts_of(key: LaneKey) -> LaneCounts | None:
+            found = seen.get(key)
+            if found is None:
+                lane = self._lanes.get(key)
+                if lane is None:
+                    return None
+                found = seen[key] = self._counts(lane, now, decay)
+            return found
+
+        return counts_of
 
     def _prior_hazard(self, part: str) -> list[float] | None:
-        if self.prior is None:
-            return None
-        cfg, pr = self.config, self.prior
-        if part == "h":
-            pmf = _uniform(pr.handling_min, pr.handling_max, cfg.max_handling_days + 1)
-        else:
-            pmf = _uniform(pr.transit_min, pr.transit_max, cfg.max_transit_days + 1)
-        return _pmf_to_hazard(pmf)
+        return _prior_hazard(self.prior, self.config, part)
 
     def drift(self, now: datetime) -> Drift:
         """The speed of the recent cohorts against the lanes, as known at `now` (see `Drift`).
@@ -894,7 +955,7 @@ class LaneHistory:
         if self._drift_cache is not None and self._drift_cache[0] == day:
             return self._drift_cache[1]
         cutoff = now - timedelta(days=cfg.drift_window_days)
-        decay = self._decay(now)
+        counts_of = self._counts_at(now)
         cache: dict[tuple[LaneKey, ...], list[float]] = {}
         cumulative: dict[tuple[LaneKey, ...], list[float]] = {}
         lo, hi = cfg.drift_bounds
@@ -914,7 +975,8 @@ class LaneHistory:
                 chain = clock.chain if cfg.drift_reference == "lane" else clock.chain[-1:]
                 cum = cumulative.get(tuple(chain))
                 if cum is None:
-                    hazard = self._cached_hazard(chain, now, decay, prior, cache)
+                    k = cfg.strength(part)
+                    hazard = _chain_hazard(chain, counts_of, k, prior, cache)
                     cum = cumulative[tuple(chain)] = _cumulative_hazard(hazard)
                 last = len(cum) - 1
                 local = today.get(clock.zone)
@@ -938,42 +1000,33 @@ class LaneHistory:
         self._drift_cache = (day, found)
         return found
 
-    def _cached_hazard(
-        self,
-        chain: list[LaneKey],
-        now: datetime,
-        decay: float,
-        prior: list[float] | None,
-        cache: dict[tuple[LaneKey, ...], list[float]],
-    ) -> list[float]:
-        """`_chain_hazard` sharing the blended parents across the chains of one computation."""
-        hazard = prior
-        for i in range(len(chain) - 1, -1, -1):
-            lane = self._lanes.get(chain[i])
-            if lane is None:
-                continue
-            suffix = tuple(chain[i:])  # a lane's parents depend on the query (distance band)
-            found = cache.get(suffix)
-            if found is None:
-                found = cache[suffix] = self._hazard(lane, now, decay, hazard)
-            hazard = found
-        return hazard if hazard is not None else [1.0]
-
     def blend(self, query: LaneQuery, now: datetime, weekday: int | None = None) -> Blend | None:
         """The lane's blended distributions at `now`; None when nothing is known at all."""
         if not self._lanes and self.prior is None:
             return None
         cfg = self.config
-        decay = self._decay(now)
+        counts_of = self._counts_at(now)
         drift = self.drift(now)
-        h, huse = self._chain_hazard(
-            handling_chain(query, cfg), now, decay, self._prior_hazard("h")
+        h_chain = handling_chain(query, cfg)
+        t_chain = transit_chain(query, cfg, weekday)
+        kt, t_prior = cfg.strength("t"), self._prior_hazard("t")
+        cache: dict[tuple[LaneKey, ...], list[float]] = {}
+        h = _chain_hazard(h_chain, counts_of, cfg.strength("h"), self._prior_hazard("h"))
+        t = _chain_hazard(t_chain, counts_of, kt, t_prior, cache)
+        by_weekday: dict[int, tuple[float, ...]] = {}
+        if cfg.handoff_weekday and weekday is None:  # at order time: one per ship weekday
+            for wd in range(7):
+                chain = transit_chain(query, cfg, wd)
+                if chain[0] in self._lanes:
+                    hazard = _chain_hazard(chain, counts_of, kt, t_prior, cache)
+                    by_weekday[wd] = _cdf(_hazard_to_pmf(_powered(hazard, drift.transit)))
+        return Blend(
+            _sparse(_hazard_to_pmf(_powered(h, drift.handling))),
+            _cdf(_hazard_to_pmf(_powered(t, drift.transit))),
+            _chain_use(h_chain, counts_of),
+            _chain_use(t_chain, counts_of),
+            MappingProxyType(by_weekday),
         )
-        t, tuse = self._chain_hazard(
-            transit_chain(query, cfg, weekday), now, decay, self._prior_hazard("t")
-        )
-        h, t = _powered(h, drift.handling), _powered(t, drift.transit)
-        return Blend(_sparse(_hazard_to_pmf(h)), _cdf(_hazard_to_pmf(t)), huse, tuse)
 
     def window(
         self,
@@ -997,34 +1050,32 @@ class LaneHistory:
         )
 
     def freeze(self, now: datetime) -> HistoryModel:
-        """An immutable snapshot with every known lane pre-blended as seen at `now`."""
-        decay = self._decay(now)
-        hazards: dict[LaneKey, list[float]] = {}
-
-        def hazard_of(key: LaneKey) -> list[float]:
-            found = hazards.get(key)
-            if found is None:
-                lane = self._lanes[key]
-                if lane.parent is not None:
-                    parent = hazard_of(lane.parent)
-                else:
-                    parent = self._prior_hazard("h" if _is_handling(key) else "t")
-                found = hazards[key] = self._hazard(lane, now, decay, parent)
-            return found
-
+        """An immutable snapshot as seen at `now`: every lane's own evidence, and every chain
+        of lanes a record went through pre-blended (a lane can have several parents, e.g. a
+        postal-prefix lane spans distance bands, so a blend is keyed by its whole chain)."""
+        cfg = self.config
+        counts_of = self._counts_at(now)
         drift = self.drift(now)
-        handling: dict[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]] = {}
-        transit: dict[LaneKey, tuple[tuple[float, ...], LaneUse]] = {}
-        for key in self._lanes:
-            use = self._use_of(key, decay)
-            if _is_handling(key):
-                pmf = _hazard_to_pmf(_powered(hazard_of(key), drift.handling))
-                handling[key] = (_sparse(pmf), use)
-            else:
-                pmf = _hazard_to_pmf(_powered(hazard_of(key), drift.transit))
-                transit[key] = (_cdf(pmf), use)
+        kh, kt = cfg.strength("h"), cfg.strength("t")
+        cache: dict[tuple[LaneKey, ...], list[float]] = {}
+        priors = {"h": self._prior_hazard("h"), "t": self._prior_hazard("t")}
+        handling: dict[tuple[LaneKey, ...], tuple[tuple[tuple[int, float], ...], LaneUse]] = {}
+        transit: dict[tuple[LaneKey, ...], tuple[tuple[float, ...], LaneUse]] = {}
+        for chain in self._chains:
+            for i in range(len(chain)):
+                suffix = chain[i:]
+                if _is_handling(suffix[0]):
+                    if suffix not in handling:
+                        h = _chain_hazard(list(suffix), counts_of, kh, priors["h"], cache)
+                        pmf = _hazard_to_pmf(_powered(h, drift.handling))
+                        handling[suffix] = (_sparse(pmf), _chain_use(suffix, counts_of))
+                elif suffix not in transit:
+                    t = _chain_hazard(list(suffix), counts_of, kt, priors["t"], cache)
+                    pmf = _hazard_to_pmf(_powered(t, drift.transit))
+                    transit[suffix] = (_cdf(pmf), _chain_use(suffix, counts_of))
+        lanes = {key: c for key in self._lanes if (c := counts_of(key)) is not None}
         return HistoryModel(
-            config=self.config,
+            config=cfg,
             calendars=self.calendars,
             prior=self.prior,
             built_at=now,
@@ -1032,17 +1083,64 @@ class LaneHistory:
             handling=MappingProxyType(handling),
             transit=MappingProxyType(transit),
             drift=drift,
+            lanes=MappingProxyType(lanes),
         )
 
-    def _use_of(self, key: LaneKey, decay: float) -> LaneUse:
-        """The lane itself when it has delivered records, else its nearest ancestor that has."""
-        current: LaneKey | None = key
-        while current is not None:
-            lane = self._lanes[current]
-            if lane.records:
-                return LaneUse(describe_lane(current), lane.records, lane.total * decay)
-            current = lane.parent
-        return LaneUse("rules", 0, 0.0)
+
+@dataclass(frozen=True, slots=True)
+class LaneCounts:
+    """A lane's own evidence at one instant: recency-weighted done and at-risk per day."""
+
+    done: tuple[float, ...]
+    at_risk: tuple[float, ...]  # delivered or in flight, still waiting at the start of the day
+    use: LaneUse | None  # records and weight (lane name left empty); None: no delivered record
+
+
+def _lane_hazard(counts: LaneCounts, k: float, parent: Sequence[float] | None) -> list[float]:
+    """The lane's hazard blended with its parent's: a Beta prior of `k` pseudo-records."""
+    done, at_risk = counts.done, counts.at_risk
+    size = len(done)
+    if parent is None:
+        out = [done[d] / at_risk[d] if at_risk[d] > 0 else 1.0 for d in range(size)]
+    else:
+        out = [(done[d] + k * parent[d]) / (at_risk[d] + k) for d in range(size)]
+    out[-1] = 1.0
+    return out
+
+
+def _chain_hazard(
+    chain: Sequence[LaneKey],
+    counts_of: Callable[[LaneKey], LaneCounts | None],
+    k: float,
+    prior: list[float] | None,
+    cache: dict[tuple[LaneKey, ...], list[float]] | None = None,
+) -> list[float]:
+    """The hazard of the chain's most specific lane, blended down from the root (the rules'
+    prior under it). Lanes never seen are skipped; `cache` shares blends by chain suffix."""
+    hazard = prior
+    for i in range(len(chain) - 1, -1, -1):
+        counts = counts_of(chain[i])
+        if counts is None:
+            continue
+        suffix = tuple(chain[i:])
+        found = cache.get(suffix) if cache is not None else None
+        if found is None:
+            found = _lane_hazard(counts, k, hazard)
+            if cache is not None:
+                cache[suffix] = found
+        hazard = found
+    return hazard if hazard is not None else [1.0]
+
+
+def _chain_use(
+    chain: Sequence[LaneKey], counts_of: Callable[[LaneKey], LaneCounts | None]
+) -> LaneUse:
+    """The most specific lane of the chain with delivered records (what the estimate says)."""
+    for key in chain:
+        counts = counts_of(key)
+        if counts is not None and counts.use is not None:
+            return LaneUse(describe_lane(key), counts.use.records, counts.use.weight)
+    return LaneUse("rules", 0, 0.0)
 
 
 def _is_handling(key: LaneKey) -> bool:
@@ -1079,21 +1177,51 @@ class HistoryModel:
     prior: RulesPrior | None
     built_at: datetime
     records: int
-    handling: Mapping[LaneKey, tuple[tuple[tuple[int, float], ...], LaneUse]]
-    transit: Mapping[LaneKey, tuple[tuple[float, ...], LaneUse]]
+    # pre-blended distributions keyed by a whole chain of known lanes, most specific first
+    handling: Mapping[tuple[LaneKey, ...], tuple[tuple[tuple[int, float], ...], LaneUse]]
+    transit: Mapping[tuple[LaneKey, ...], tuple[tuple[float, ...], LaneUse]]
     drift: Drift = NO_DRIFT  # already applied to every lane above
+    # every lane's own evidence, to blend a chain no record went through (rare: e.g. a known
+    # postal-prefix lane with a distance band it never had); such blends are kept
+    lanes: Mapping[LaneKey, LaneCounts] = field(default_factory=dict)
+    _extra: dict[tuple[str, tuple[LaneKey, ...]], tuple[object, LaneUse]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def blend(self, query: LaneQuery, weekday: int | None = None) -> Blend | None:
-        """The most specific known lane of each part (its parent's blend when unseen)."""
-        cfg = self.config
-        h = next((self.handling[k] for k in handling_chain(query, cfg) if k in self.handling), None)
-        t = next(
-            (self.transit[k] for k in transit_chain(query, cfg, weekday) if k in self.transit),
-            None,
-        )
-        if h is None or t is None:
+        """The query's own chain of known lanes, blended exactly as `LaneHistory.blend` would
+        at `built_at`; None when the model knows no lane at all."""
+        if not self.lanes:
             return None
-        return Blend(h[0], t[0], h[1], t[1])
+        cfg = self.config
+        h_chain = tuple(k for k in handling_chain(query, cfg) if k in self.lanes)
+        t_chain = tuple(k for k in transit_chain(query, cfg, weekday) if k in self.lanes)
+        h = self.handling.get(h_chain) or self._blend_unseen("h", h_chain)
+        t = self.transit.get(t_chain) or self._blend_unseen("t", t_chain)
+        by_weekday: dict[int, tuple[float, ...]] = {}
+        if cfg.handoff_weekday and weekday is None:  # at order time: one per ship weekday
+            for wd in range(7):
+                full = transit_chain(query, cfg, wd)
+                if full[0] in self.lanes:
+                    chain = tuple(k for k in full if k in self.lanes)
+                    found = self.transit.get(chain) or self._blend_unseen("t", chain)
+                    by_weekday[wd] = found[0]  # type: ignore[assignment]
+        return Blend(h[0], t[0], h[1], t[1], MappingProxyType(by_weekday))  # type: ignore[arg-type]
+
+    def _blend_unseen(self, part: str, chain: tuple[LaneKey, ...]) -> tuple[object, LaneUse]:
+        found = self._extra.get((part, chain))
+        if found is not None:
+            return found
+        cfg = self.config
+        prior = _prior_hazard(self.prior, cfg, part)
+        hazard = _chain_hazard(chain, self.lanes.get, cfg.strength(part), prior)
+        use = _chain_use(chain, self.lanes.get)
+        if part == "h":
+            found = (_sparse(_hazard_to_pmf(_powered(hazard, self.drift.handling))), use)
+        else:
+            found = (_cdf(_hazard_to_pmf(_powered(hazard, self.drift.transit))), use)
+        self._extra[(part, chain)] = found
+        return found
 
     def window(
         self,
