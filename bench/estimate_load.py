@@ -5,12 +5,16 @@ with 4 shipping options and holidays in play. In one run, and the same way for b
 
 1. starts two uvicorn servers on free 127.0.0.1 ports, one process each, access log off:
    the real service (`tracking_service.app:create_app`, a temporary SQLite database, the
-   bundled US sample rules: four shipping options) and the bare app (`bench/bare_app.py`: the
-   same `EstimateRequest` in and `EstimateResponse` out, validated and serialized the same way,
-   answering one response the real estimator computed at start-up);
-2. builds a fixed set of request bodies (seeded): ZIP codes across US states and territories,
-   order times a few minutes around the 11:00 and 14:00 cutoffs, around Thanksgiving,
-   Christmas, New Year, July 4th, Memorial and Labor Day, on ordinary days, and with no
+   bundled US sample rules by default: four shipping options) and the bare app
+   (`bench/bare_app.py`: the same `EstimateRequest` in and `EstimateResponse` out, validated
+   and serialized the same way, answering one response the real estimator computed at
+   start-up with the same rules and, with `--history`, the same delivery history);
+2. builds a fixed set of request bodies (seeded) for the country of the rules' first origin:
+   for US rules ZIP codes across US states and territories, order times a few minutes around
+   the rules' cutoffs (11:00 and 14:00 in the sample), around Thanksgiving, Christmas, New
+   Year, July 4th, Memorial and Labor Day; for Brazilian rules CEPs across the states, around
+   Carnival, Tiradentes, Corpus Christi, 9 July (São Paulo), 7 September, 12 October,
+   2 and 15 and 20 November, Christmas and New Year; on ordinary days, and with no
    `order_time` at all (now); some with items, a few with a pre-order `available_on`;
 3. sends every body once to both servers and requires a 200 with a valid `EstimateResponse`;
 4. warms both up, then alternates timed runs (bare, service, bare, service, ...) driven by
@@ -21,6 +25,13 @@ with 4 shipping options and holidays in play. In one run, and the same way for b
    the end, on errors and on Ctrl-C.
 
     .venv/bin/python bench/estimate_load.py [--duration 10] [--connections 32] [--rounds 3]
+    .venv/bin/python bench/estimate_load.py --rules src/tracking_service/rules/br_shop.toml \
+        --history ../shared/data/olist/deliveries_train.csv.gz --history-format olist
+
+`--rules FILE` runs both servers on another rules file; `--history FILE --history-format F`
+imports that delivery history into the temporary database (`tracking-service import-history`)
+before the servers start, so the service estimates with history on (and checks that some
+estimates are history-based) and the bare app's canned response is computed with it too.
 
 wrk: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS). The httpx
 fallback is much heavier per request than wrk, so on a small machine the client, not the
@@ -45,7 +56,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -54,6 +65,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tracking_service.api.estimates import EstimateResponse
+from tracking_service.estimator.rules import Rules, RulesError, load_rules
 from tracking_service.settings import bundled_rules_path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -111,19 +123,114 @@ HOLIDAY_WINDOWS: list[tuple[date, int]] = [
 WAREHOUSE_TZ = ZoneInfo("America/New_York")
 CUTOFFS = [(11, 0), (14, 0)]  # same-day courier's, warehouse's
 
+# Brazil: real CEPs (city centres) across the states; (CEP, state, customer's time zone).
+DESTINATIONS_BR: list[tuple[str, str, str]] = [
+    ("01310-100", "SP", "America/Sao_Paulo"),  # Avenida Paulista: sp-capital, same-day
+    ("04538-132", "SP", "America/Sao_Paulo"),  # Itaim Bibi
+    ("03178-200", "SP", "America/Sao_Paulo"),  # Mooca, next to the warehouse
+    ("13010-111", "SP", "America/Sao_Paulo"),  # Campinas: SP state, not the capital
+    ("14010-100", "SP", "America/Sao_Paulo"),  # Ribeirão Preto
+    ("20040-020", "RJ", "America/Sao_Paulo"),  # Rio de Janeiro
+    ("24020-005", "RJ", "America/Sao_Paulo"),  # Niterói
+    ("30130-010", "MG", "America/Sao_Paulo"),  # Belo Horizonte
+    ("29010-120", "ES", "America/Sao_Paulo"),  # Vitória
+    ("80010-000", "PR", "America/Sao_Paulo"),  # Curitiba
+    ("88010-400", "SC", "America/Sao_Paulo"),  # Florianópolis
+    ("90010-150", "RS", "America/Sao_Paulo"),  # Porto Alegre
+    ("70040-010", "DF", "America/Sao_Paulo"),  # Brasília
+    ("74003-010", "GO", "America/Sao_Paulo"),  # Goiânia
+    ("78005-000", "MT", "America/Cuiaba"),  # Cuiabá
+    ("79002-000", "MS", "America/Campo_Grande"),  # Campo Grande
+    ("40020-000", "BA", "America/Bahia"),  # Salvador
+    ("50030-230", "PE", "America/Recife"),  # Recife
+    ("60060-170", "CE", "America/Fortaleza"),  # Fortaleza
+    ("59012-300", "RN", "America/Fortaleza"),  # Natal
+    ("65010-000", "MA", "America/Fortaleza"),  # São Luís
+    ("49010-000", "SE", "America/Maceio"),  # Aracaju
+    ("66010-000", "PA", "America/Belem"),  # Belém
+    ("69005-070", "AM", "America/Manaus"),  # Manaus
+    ("69900-062", "AC", "America/Rio_Branco"),  # Rio Branco
+    ("76801-059", "RO", "America/Porto_Velho"),  # Porto Velho
+]
+
+# Local dates at the warehouse (America/Sao_Paulo) around which holidays are in play.
+HOLIDAY_WINDOWS_BR: list[tuple[date, int]] = [
+    (date(2026, 2, 12), 6),  # Carnival Mon 16 and Tue 17 Feb, Ash Wednesday
+    (date(2026, 4, 16), 6),  # Tiradentes Tue 21 Apr
+    (date(2026, 6, 2), 4),  # Corpus Christi Thu 4 Jun
+    (date(2026, 7, 7), 4),  # Revolução Constitucionalista Thu 9 Jul (São Paulo state)
+    (date(2026, 9, 3), 5),  # Independência Mon 7 Sep
+    (date(2026, 10, 8), 5),  # Nossa Senhora Aparecida Mon 12 Oct
+    (date(2026, 10, 29), 5),  # Finados Mon 2 Nov
+    (date(2026, 11, 12), 9),  # Proclamação da República Sun 15 Nov, Consciência Negra Fri 20
+    (date(2026, 12, 22), 6),  # Christmas Fri 25 Dec
+    (date(2026, 12, 29), 6),  # New Year
+    (date(2027, 2, 4), 6),  # Carnival Mon 8 and Tue 9 Feb 2027
+]
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What the request bodies of one country are made of."""
+
+    country: str
+    destinations: list[tuple[str, str, str]]
+    holiday_windows: list[tuple[date, int]]
+    ordinary_start: date
+    warehouse_tz: ZoneInfo
+    cutoffs: list[tuple[int, int]] = field(default_factory=list)
+
+
+US_BODIES = BodySpec("US", DESTINATIONS, HOLIDAY_WINDOWS, date(2025, 3, 1), WAREHOUSE_TZ, CUTOFFS)
+BODY_DESTINATIONS = {
+    "US": (DESTINATIONS, HOLIDAY_WINDOWS, date(2025, 3, 1)),
+    "BR": (DESTINATIONS_BR, HOLIDAY_WINDOWS_BR, date(2026, 1, 5)),
+}
+# The bare app's canned answer per country: a destination that one option cannot serve, on
+# a day with holidays in the window. US: the bare app's own default (Pacific, the day before
+# Thanksgiving 2025); BR: Rio on the Friday before Carnival 2026.
+SAMPLE_BODIES = {
+    "BR": {
+        "destination": {"country": "BR", "postal_code": "20040-020"},
+        "order_time": "2026-02-13T13:30:00-03:00",
+    },
+}
+
+
+def body_spec(rules: Rules) -> BodySpec:
+    """Bodies for the country of the rules' first origin, around its cutoffs, in its zone."""
+    origin = rules.origins[0]
+    if origin.country not in BODY_DESTINATIONS:
+        raise BenchError(
+            f"no request bodies for origin country {origin.country}: "
+            f"use rules with a US or BR origin first"
+        )
+    destinations, windows, ordinary = BODY_DESTINATIONS[origin.country]
+    cutoffs = sorted(
+        {origin.cutoff} | {o.cutoff for o in rules.shipping_options if o.cutoff is not None}
+    )
+    return BodySpec(
+        origin.country,
+        destinations,
+        windows,
+        ordinary,
+        ZoneInfo(origin.time_zone),
+        [(c.hour, c.minute) for c in cutoffs],
+    )
+
 
 # --- request bodies ---------------------------------------------------------------------------
 
 
-def _instant(rng: random.Random, day: date, customer_tz: str) -> str:
+def _instant(rng: random.Random, day: date, customer_tz: str, spec: BodySpec) -> str:
     """An ISO 8601 instant on a warehouse-local day: near a cutoff mostly, written in the
     warehouse's zone, the customer's zone or UTC."""
     if rng.random() < 0.7:
-        hour, minute = rng.choice(CUTOFFS)
-        local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=WAREHOUSE_TZ)
+        hour, minute = rng.choice(spec.cutoffs)
+        local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=spec.warehouse_tz)
         local += timedelta(seconds=rng.randint(-600, 600))
     else:
-        local = datetime(day.year, day.month, day.day, tzinfo=WAREHOUSE_TZ) + timedelta(
+        local = datetime(day.year, day.month, day.day, tzinfo=spec.warehouse_tz) + timedelta(
             seconds=rng.randrange(86_400)
         )
     style = rng.random()
@@ -134,29 +241,32 @@ def _instant(rng: random.Random, day: date, customer_tz: str) -> str:
     return local.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z")
 
 
-def make_bodies(count: int, seed: int) -> list[str]:
-    """`count` JSON request bodies, the same for a given seed."""
+def make_bodies(count: int, seed: int, spec: BodySpec = US_BODIES) -> list[str]:
+    """`count` JSON request bodies, the same for a given seed and spec."""
     rng = random.Random(seed)
-    ordinary_start, ordinary_days = date(2025, 3, 1), 600
+    ordinary_start, ordinary_days = spec.ordinary_start, 600
     bodies: list[str] = []
     for _ in range(count):
-        zip_code, state, customer_tz = rng.choice(DESTINATIONS)
-        destination: dict[str, str] = {"country": "US", "postal_code": zip_code}
+        zip_code, state, customer_tz = rng.choice(spec.destinations)
+        destination: dict[str, str] = {"country": spec.country, "postal_code": zip_code}
         roll = rng.random()
         if roll < 0.1:
-            destination["postal_code"] = f"{zip_code}-{rng.randrange(10_000):04d}"
+            if spec.country == "US":  # ZIP+4
+                destination["postal_code"] = f"{zip_code}-{rng.randrange(10_000):04d}"
+            else:  # the CEP without its hyphen
+                destination["postal_code"] = zip_code.replace("-", "")
         elif roll < 0.25:
             destination["subdivision"] = state
         body: dict[str, object] = {"destination": destination}
         kind = rng.random()
         order_day: date | None = None
         if kind < 0.4:
-            start, span = rng.choice(HOLIDAY_WINDOWS)
+            start, span = rng.choice(spec.holiday_windows)
             order_day = start + timedelta(days=rng.randrange(span))
         elif kind < 0.75:
             order_day = ordinary_start + timedelta(days=rng.randrange(ordinary_days))
         if order_day is not None:  # else: no order_time, the service uses now
-            body["order_time"] = _instant(rng, order_day, customer_tz)
+            body["order_time"] = _instant(rng, order_day, customer_tz, spec)
         if rng.random() < 0.5:
             items: list[dict[str, object]] = [
                 {"sku": f"SKU-{rng.randrange(1, 500):04d}", "quantity": rng.randint(1, 3)}
@@ -238,18 +348,25 @@ class BenchError(RuntimeError):
     """A failed benchmark step, reported without a traceback."""
 
 
-@contextmanager
-def uvicorn_server(name: str, app: str, workdir: Path, probe_body: str) -> Iterator[Server]:
-    """`python -m uvicorn APP --factory`: one process, no access log, warnings only; the same
-    command line for both apps except the app reference. Stopped on exit, whatever happens."""
-    port = free_port()
-    env = {
+def service_env(workdir: Path, rules_file: Path) -> dict[str, str]:
+    """The environment both servers (and the history import) run with."""
+    return {
         **os.environ,
         "TRACKING_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "TRACKING_RULES_FILE": str(bundled_rules_path("us_shop.toml")),
-        "TRACKING_PORT": str(port),
+        "TRACKING_RULES_FILE": str(rules_file),
         "TRACKING_LOG_LEVEL": "warning",
     }
+
+
+@contextmanager
+def uvicorn_server(
+    name: str, app: str, workdir: Path, probe_body: str, env: dict[str, str]
+) -> Iterator[Server]:
+    """`python -m uvicorn APP --factory`: one process, no access log, warnings only; the same
+    command line and environment for both apps except the app reference. Stopped on exit,
+    whatever happens."""
+    port = free_port()
+    env = {**env, "TRACKING_PORT": str(port)}
     command = [
         sys.executable,
         "-m",
@@ -323,9 +440,39 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def verify(server: Server, bodies: list[str]) -> float:
-    """Every body once: a 200 and a valid EstimateResponse, else fail. Mean response bytes."""
+def import_history(history: Path, fmt: str, workdir: Path, env: dict[str, str]) -> str:
+    """`tracking-service import-history` into the benchmark's database; its summary line."""
+    script = Path(sys.executable).with_name("tracking-service")
+    command = [str(script)] if script.exists() else [shutil.which("tracking-service") or ""]
+    if not command[0]:
+        raise BenchError("the tracking-service command is not installed (pip install -e .)")
+    done = subprocess.run(
+        [*command, "import-history", str(history), "--format", fmt, "--show-errors", "0"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"import-history failed (exit {done.returncode}):\n{done.stderr}")
+    lines = [x.strip() for x in done.stdout.splitlines() if x.strip().startswith("imported")]
+    return lines[-1] if lines else done.stdout.strip().splitlines()[-1]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the verification pass saw: mean response size, estimates by basis."""
+
+    mean_bytes: float
+    estimates: int
+    on_history: int
+
+
+def verify(server: Server, bodies: list[str]) -> Checked:
+    """Every body once: a 200 and a valid EstimateResponse, else fail."""
     sizes: list[int] = []
+    estimates = on_history = 0
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
         for body in bodies:
             response = client.post(PATH, content=body, headers={"Content-Type": "application/json"})
@@ -334,9 +481,11 @@ def verify(server: Server, bodies: list[str]) -> float:
                     f"{server.name} answered {response.status_code} to {body}:\n"
                     f"{response.text[:2000]}"
                 )
-            EstimateResponse.model_validate_json(response.content)
+            parsed = EstimateResponse.model_validate_json(response.content)
             sizes.append(len(response.content))
-    return statistics.fmean(sizes)
+            estimates += len(parsed.estimates)
+            on_history += sum(e.basis == "history" for e in parsed.estimates)
+    return Checked(statistics.fmean(sizes), estimates, on_history)
 
 
 # --- load generators --------------------------------------------------------------------------
@@ -475,6 +624,24 @@ def parse_args() -> argparse.Namespace:
         ),
         epilog=f"Install wrk: {INSTALL_WRK}.",
     )
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=bundled_rules_path("us_shop.toml"),
+        help="rules file for both servers (default: the bundled US sample); request bodies "
+        "are made for the country of its first origin (US or BR)",
+    )
+    parser.add_argument(
+        "--history",
+        type=Path,
+        help="delivery-history file imported into the service's database before the start "
+        "(history on); the bare app's canned answer is computed with it too",
+    )
+    parser.add_argument(
+        "--history-format",
+        choices=["generic", "olist"],
+        help="format of --history (required with it)",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="open connections (32)")
     parser.add_argument("--rounds", type=int, default=3, help="bare+service pairs (default 3)")
@@ -501,6 +668,14 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more")
+    if args.history is not None and args.history_format is None:
+        parser.error("--history needs --history-format (generic or olist)")
+    if args.history is None and args.history_format is not None:
+        parser.error("--history-format needs --history FILE")
+    if args.history is not None and not args.history.is_file():
+        parser.error(f"--history: no such file: {args.history}")
+    if not args.rules.is_file():
+        parser.error(f"--rules: no such file: {args.rules}")
     return args
 
 
@@ -529,11 +704,26 @@ def main() -> int:
             file=sys.stderr,
         )
 
-    bodies = make_bodies(args.bodies, args.seed)
+    try:
+        rules = load_rules(args.rules)
+    except RulesError as exc:
+        raise BenchError(str(exc)) from None
+    spec = body_spec(rules)
+    bodies = make_bodies(args.bodies, args.seed, spec)
+    rules_file = args.rules.resolve()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="estimate-bench-")))
         script = workdir / "estimates.lua"
         write_lua(bodies, script)
+        env = service_env(workdir, rules_file)
+        if spec.country in SAMPLE_BODIES:
+            env["BENCH_SAMPLE_BODY"] = json.dumps(SAMPLE_BODIES[spec.country])
+        history_note = "no delivery history"
+        if args.history is not None:
+            print(f"importing {args.history} ({args.history_format}) ...", flush=True)
+            summary = import_history(args.history.resolve(), args.history_format, workdir, env)
+            history_note = f"history {args.history.name}: {summary}"
+            env["BENCH_HISTORY"] = "1"  # the bare app builds its canned answer with it
 
         def load(server: Server, seconds: int) -> Run:
             if use_wrk:
@@ -543,12 +733,15 @@ def main() -> int:
 
         print("starting the servers ...", flush=True)
         bare = stack.enter_context(
-            uvicorn_server("bare", "bare_app:create_app", workdir, bodies[0])
+            uvicorn_server("bare", "bare_app:create_app", workdir, bodies[0], env)
         )
         service = stack.enter_context(
-            uvicorn_server("service", "tracking_service.app:create_app", workdir, bodies[0])
+            uvicorn_server("service", "tracking_service.app:create_app", workdir, bodies[0], env)
         )
-        size = {s.name: verify(s, bodies) for s in (bare, service)}
+        checked = {s.name: verify(s, bodies) for s in (bare, service)}
+        on_history = checked["service"].on_history
+        if args.history is not None and not on_history:
+            raise BenchError("history imported, but no estimate of the service is history-based")
         generator = (
             f"wrk (1 thread, {args.connections} connections)"
             if use_wrk
@@ -560,8 +753,13 @@ def main() -> int:
             f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}"
         )
         print(
-            f"all bodies answered 200 by both; mean response {size['bare']:.0f} B (bare), "
-            f"{size['service']:.0f} B (service)"
+            f"rules {args.rules.name} ({len(rules.shipping_options)} shipping options, "
+            f"bodies for {spec.country}); {history_note}"
+        )
+        print(
+            f"all bodies answered 200 by both; mean response {checked['bare'].mean_bytes:.0f} B "
+            f"(bare), {checked['service'].mean_bytes:.0f} B (service); service estimates on "
+            f"history: {on_history} of {checked['service'].estimates}"
         )
         if args.warmup:
             for server in (bare, service):

@@ -297,10 +297,17 @@ def test_options_filter_and_errors(us: Estimator) -> None:
 
 def test_repeated_estimates_hit_the_cache(us: Estimator) -> None:
     first = us.estimate(destination=MANHATTAN, order_time=datetime(2023, 6, 6, 9, 0, tzinfo=NY))
-    hits = us._outcome.cache_info().hits
+    answers = us._answers.hits
     later = us.estimate(destination=MANHATTAN, order_time=datetime(2023, 6, 6, 9, 7, tzinfo=NY))
-    assert us._outcome.cache_info().hits == hits + len(first.estimates)
+    assert us._answers.hits == answers + 1  # the whole request: one lookup
     assert later.estimates == first.estimates
+    # another ZIP in the same zones: a new request, the option outcomes are shared
+    outcomes = us._outcome.cache_info().hits
+    other = us.estimate(
+        destination=Destination("US", "10002"), order_time=datetime(2023, 6, 6, 9, 7, tzinfo=NY)
+    )
+    assert us._outcome.cache_info().hits == outcomes + len(first.estimates)
+    assert other.estimates == first.estimates
 
 
 # --- the history seam -----------------------------------------------------------------------
@@ -406,12 +413,13 @@ def test_repeated_estimate_reads_the_window_cache(
     when = datetime(2024, 12, 2, 9, tzinfo=SP)
     first = by_option(br, when, RIO, history=br_history)
     hits, misses = br_history.cache_hits
-    # the same request an hour later: the window (asked as before) and the estimate around it
+    # the same request an hour later: answered whole by the estimator, no window read
     again = by_option(br, when + timedelta(hours=1), RIO, history=br_history)
-    assert br_history.cache_hits == (hits + 2, misses)
-    # another CEP with the same lane keys: a miss on the query, a hit on the lanes
+    assert br_history.cache_hits == (hits, misses)
+    # another CEP with the same lane keys: a miss on the query, a hit on the lanes, and the
+    # estimate assembled around that window is reused
     neighbour = by_option(br, when, Destination("BR", "20040-900"), history=br_history)
-    assert br_history.cache_hits == (hits + 4, misses + 1)
+    assert br_history.cache_hits == (hits + 2, misses + 1)
     assert again["standard"] == first["standard"]
     assert neighbour["standard"].latest == first["standard"].latest
 

@@ -12,10 +12,11 @@ the URL).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from tracking_service.api.problems import FieldError, ProblemError, problem_responses
 from tracking_service.estimator.calendar import WEEKDAY_NAMES
@@ -25,6 +26,9 @@ from tracking_service.estimator.estimate import (
     EstimateResult,
     Estimator,
     Item,
+    OptionEstimate,
+    ResolvedDestination,
+    Unavailable,
 )
 
 router = APIRouter(prefix="/v1", tags=["estimates"])
@@ -297,38 +301,108 @@ def _percentiles(pairs: tuple[tuple[int, date], ...]) -> PercentilesOut | None:
     return PercentilesOut(**{f"p{p}": day for p, day in pairs})
 
 
+def _destination_out(d: ResolvedDestination) -> ResolvedDestinationOut:
+    return ResolvedDestinationOut(
+        country=d.country, postal_code=d.postal_code, subdivision=d.subdivision, zones=list(d.zones)
+    )
+
+
+def _option_out(e: OptionEstimate) -> OptionEstimateOut:
+    return OptionEstimateOut(
+        option=e.option,
+        name=e.name,
+        carrier=e.carrier,
+        service=e.service,
+        price=Price(amount=str(e.price), currency=e.currency),
+        zone=e.zone,
+        ship_date=e.ship_date,
+        earliest=e.earliest,
+        latest=e.latest,
+        confidence=e.confidence,
+        order_by=e.order_by,
+        explanation=list(e.explanation),
+        basis=e.basis,
+        percentiles=_percentiles(e.percentiles),
+    )
+
+
+def _unavailable_out(u: Unavailable) -> UnavailableOut:
+    return UnavailableOut(option=u.option, reason=u.reason)
+
+
 def _to_response(result: EstimateResult) -> EstimateResponse:
-    d = result.destination
+    """The validated response model (the contract; `ResponseRenderer` writes its JSON)."""
     return EstimateResponse(
         origin=result.origin,
         order_time=result.order_time,
-        destination=ResolvedDestinationOut(
-            country=d.country,
-            postal_code=d.postal_code,
-            subdivision=d.subdivision,
-            zones=list(d.zones),
-        ),
-        estimates=[
-            OptionEstimateOut(
-                option=e.option,
-                name=e.name,
-                carrier=e.carrier,
-                service=e.service,
-                price=Price(amount=str(e.price), currency=e.currency),
-                zone=e.zone,
-                ship_date=e.ship_date,
-                earliest=e.earliest,
-                latest=e.latest,
-                confidence=e.confidence,
-                order_by=e.order_by,
-                explanation=list(e.explanation),
-                basis=e.basis,
-                percentiles=_percentiles(e.percentiles),
-            )
-            for e in result.estimates
-        ],
-        unavailable=[UnavailableOut(option=u.option, reason=u.reason) for u in result.unavailable],
+        destination=_destination_out(result.destination),
+        estimates=[_option_out(e) for e in result.estimates],
+        unavailable=[_unavailable_out(u) for u in result.unavailable],
     )
+
+
+# --- pre-rendered JSON ------------------------------------------------------------------------
+
+_INSTANT = TypeAdapter(datetime)
+_STR = TypeAdapter(str)
+
+
+class ResponseRenderer:
+    """`EstimateResponse` JSON, byte for byte what the model serializes to, from cached parts.
+
+    The estimator hands out the same frozen values for every request that shares a promise, so
+    their JSON is rendered once, through the validated output models and pydantic's serializer
+    (what FastAPI writes for `response_model=EstimateResponse`), and reused; only `order_time`
+    is each request's own. Pydantic's JSON is compact, so the fragments concatenate into the
+    bytes the whole model gives. One renderer per estimator (rules load): within one set of
+    rules equal values render alike (across rules, `Decimal("9.9") == Decimal("9.90")` would
+    not). Bounded: an option's JSON is ~0.5 kB, a whole answer's ~2-3 kB; a miss on an answer
+    whose options are cached only joins their fragments.
+    """
+
+    def __init__(self, estimator: Estimator, options: int = 8192, answers: int = 4096) -> None:
+        self.estimator = estimator
+        self._option_json = lru_cache(maxsize=options)(self._render_option)
+        self._answer_json = lru_cache(maxsize=answers)(self._render_answer)
+
+    def render(self, result: EstimateResult) -> bytes:
+        head, tail = self._answer_json(
+            result.origin, result.destination, result.estimates, result.unavailable
+        )
+        return head + _INSTANT.dump_json(result.order_time) + tail
+
+    @staticmethod
+    def _render_option(e: OptionEstimate) -> bytes:
+        return _option_out(e).model_dump_json().encode()
+
+    def _render_answer(
+        self,
+        origin: str,
+        destination: ResolvedDestination,
+        estimates: tuple[OptionEstimate, ...],
+        unavailable: tuple[Unavailable, ...],
+    ) -> tuple[bytes, bytes]:
+        """The response around `order_time`: (`{"origin":...,"order_time":`, `,...}`)."""
+        head = b'{"origin":' + _STR.dump_json(origin) + b',"order_time":'
+        tail = (
+            b',"destination":'
+            + _destination_out(destination).model_dump_json().encode()
+            + b',"estimates":['
+            + b",".join(self._option_json(e) for e in estimates)
+            + b'],"unavailable":['
+            + b",".join(_unavailable_out(u).model_dump_json().encode() for u in unavailable)
+            + b"]}"
+        )
+        return head, tail
+
+
+def get_renderer(request: Request, estimator: Estimator) -> ResponseRenderer:
+    """The response renderer of this app's estimator (made on first use)."""
+    renderer: ResponseRenderer | None = getattr(request.app.state, "estimate_renderer", None)
+    if renderer is None or renderer.estimator is not estimator:
+        renderer = ResponseRenderer(estimator)
+        request.app.state.estimate_renderer = renderer
+    return renderer
 
 
 @router.post(
@@ -337,7 +411,7 @@ def _to_response(result: EstimateResult) -> EstimateResponse:
     responses=problem_responses(400, 422, 500),
     summary="Delivery promise for every shipping option",
 )
-async def create_estimate(body: EstimateRequest, request: Request) -> EstimateResponse:
+async def create_estimate(body: EstimateRequest, request: Request) -> Response:
     """For each shipping option: ship date, delivery window (local dates at the destination),
     order-by instant, confidence and a short explanation; options that cannot serve the
     destination are listed under `unavailable` with the reason.
@@ -382,7 +456,10 @@ async def create_estimate(body: EstimateRequest, request: Request) -> EstimateRe
             title="Invalid request",
             errors=[FieldError(field=f"body.{exc.field}", message=exc.message, type="value_error")],
         ) from None
-    return _to_response(result)
+    # Pre-rendered `EstimateResponse` JSON (see `ResponseRenderer`): FastAPI sends a Response
+    # as it is, while `response_model` keeps declaring the schema.
+    content = get_renderer(request, estimator).render(result)
+    return Response(content, media_type="application/json")
 
 
 @router.get(

@@ -7,9 +7,18 @@ Pure: plain dataclasses in and out, no I/O. The rules' steps are separate functi
     delivery_window(ship, transit_min, transit_max, delivery_cal) -> (earliest, latest)
     cutoff_instant(day, cutoff, tz)                             -> order_by in UTC
 
-`Estimator` compiles the rules once (calendars, zone index) and caches each option's outcome by
-what it depends on (origin, local order date, which side of the cutoff, ready date, zone,
-destination state), so an estimate is a few dictionary lookups.
+`Estimator` compiles the rules once (calendars, zone index) and caches at two levels, each by
+exactly what its answer depends on:
+
+* a whole request (`_answers`, LRU): the destination and options as given, the origin, the
+  confidence asked, the ready date (when after the order date), the history snapshot, the
+  order's local date at the origin and which side of each distinct cutoff of that origin its
+  local time falls (to the second; DST is in the local date and time). Nothing else of the
+  order's instant matters: the processing day, ship date, window, `order_by` (the cutoff, and
+  with history local midnight) all follow from these. A hit is one dictionary lookup; only
+  `order_time` is the request's own. A new history snapshot empties it.
+* each option's rules outcome (`_outcome`): origin, local order date, processing day, ready
+  date, zone, destination state and confidence, shared between requests that differ elsewhere.
 
 History: `estimate(..., history=snapshot)` takes an `OptionHistories` snapshot (see
 `option_history`, built off the request path). For an option with a model in the served zone
@@ -22,7 +31,9 @@ stays on the rules.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -211,12 +222,59 @@ class _Key:
     confidence: float | None
 
 
+class _Lru:
+    """A bounded, thread-safe map that forgets the least recently used entry first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The part of an `EstimateResult` that does not depend on the order's exact instant."""
+
+    origin: str
+    destination: ResolvedDestination
+    estimates: tuple[OptionEstimate, ...]
+    unavailable: tuple[Unavailable, ...]
+
+
 @dataclass(eq=False)
 class Estimator:
-    """Rules compiled for estimating: calendars, zone index and a cache of option outcomes."""
+    """Rules compiled for estimating: calendars, zone index, a cache of whole answers and one
+    of option outcomes."""
 
     rules: Rules
     cache_size: int = 16384
+    answer_cache_size: int = 32768
     _zones: ZoneIndex = field(init=False, repr=False)
     _origin_cals: dict[str, BusinessCalendar] = field(init=False, repr=False)
     _tz: dict[str, ZoneInfo] = field(init=False, repr=False)
@@ -224,6 +282,9 @@ class Estimator:
         init=False, repr=False
     )
     _options: dict[str, ShippingOption] = field(init=False, repr=False)
+    _cutoffs: dict[str, tuple[time, ...]] = field(init=False, repr=False)
+    _answers: _Lru = field(init=False, repr=False)
+    _answers_snapshot: object | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -232,7 +293,15 @@ class Estimator:
         self._tz = {o.id: ZoneInfo(o.time_zone) for o in self.rules.origins}
         self._delivery_cals = {}
         self._options = {o.code: o for o in self.rules.shipping_options}
+        self._cutoffs = {
+            o.id: tuple(
+                sorted({o.cutoff} | {s.cutoff for s in self.rules.shipping_options if s.cutoff})
+            )
+            for o in self.rules.origins
+        }
         self._outcome = lru_cache(maxsize=self.cache_size)(self._compute)
+        self._resolved = lru_cache(maxsize=self.cache_size)(self._resolve)
+        self._answers = _Lru(self.answer_cache_size)
 
     # calendars ----------------------------------------------------------------------------
 
@@ -256,7 +325,11 @@ class Estimator:
     # destinations -------------------------------------------------------------------------
 
     def resolve(self, destination: Destination) -> ResolvedDestination:
-        """Validate the destination; raise EstimateInputError naming the offending field."""
+        """Validate the destination; raise EstimateInputError naming the offending field.
+        Cached by the destination as given (errors are not cached)."""
+        return self._resolved(destination)
+
+    def _resolve(self, destination: Destination) -> ResolvedDestination:
         try:
             country = normalize_country(destination.country)
             postal = normalize_postal_code(country, destination.postal_code)
@@ -308,14 +381,55 @@ class Estimator:
         if origin_rules is None:
             known = ", ".join(o.id for o in self.rules.origins)
             raise EstimateInputError("origin", f"unknown origin {origin!r}; known: {known}")
+        local = order_utc.astimezone(self._tz[origin_rules.id])
+        today = local.date()
+        ready_on = max((i.available_on for i in items if i.available_on), default=None)
+        if ready_on is not None and ready_on <= today:
+            ready_on = None  # ready before the order: it changes nothing (see processing_day)
+        if history is not None and not history.models:
+            history = None  # nothing learned yet: the rules, without the lookups
+        if history is not None and history is not self._answers_snapshot:
+            with self._lock:  # a new snapshot: the answers of the old one go
+                if history is not self._answers_snapshot:
+                    self._answers.clear()
+                    self._answers_snapshot = history
+        asked = None if options is None else tuple(options)
+        key = (
+            origin_rules.id,
+            destination,
+            asked,
+            confidence,
+            ready_on,
+            history,
+            today,
+            bisect_right(self._cutoffs[origin_rules.id], local.time()),
+        )
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answer(
+                origin_rules, destination, asked, confidence, ready_on, history, local
+            )
+            self._answers.put(key, answer)
+        assert isinstance(answer, _Answer)
+        return EstimateResult(
+            answer.origin, order_utc, answer.destination, answer.estimates, answer.unavailable
+        )
+
+    def _answer(
+        self,
+        origin_rules: Origin,
+        destination: Destination,
+        options: Iterable[str] | None,
+        confidence: float | None,
+        ready_on: date | None,
+        history: OptionHistories | None,
+        local: datetime,
+    ) -> _Answer:
+        """Every option's outcome for an order at `local` (the origin's zone)."""
         wanted = self._wanted_options(options)
         dest = self.resolve(destination)
         zones_by_id = {z: i for i, z in enumerate(dest.zones)}
-        ready_on = max((i.available_on for i in items if i.available_on), default=None)
-        local = order_utc.astimezone(self._tz[origin_rules.id])
         cal = self._origin_cals[origin_rules.id]
-        if history is not None and not history.models:
-            history = None  # nothing learned yet: the rules, without the lookups
         query = None if history is None else _lane_query(origin_rules, dest)
 
         estimates: list[OptionEstimate] = []
@@ -356,13 +470,7 @@ class Estimator:
                         lambda: _with_history(rules_outcome, win, as_of, local),  # noqa: B023
                     )
             estimates.append(outcome)
-        return EstimateResult(
-            origin_rules.id,
-            order_utc,
-            dest,
-            tuple(estimates),
-            tuple(unavailable),
-        )
+        return _Answer(origin_rules.id, dest, tuple(estimates), tuple(unavailable))
 
     def _wanted_options(self, options: Iterable[str] | None) -> list[ShippingOption]:
         if options is None:

@@ -104,8 +104,14 @@ _BR_CEP5: tuple[tuple[int, str | None], ...] = (
 )  # fmt: skip
 
 
-def _lookup(table: tuple[tuple[int, str | None], ...], value: int) -> str | None:
-    starts = [start for start, _ in table]
+_US_ZIP3_STARTS = tuple(start for start, _ in _US_ZIP3)
+_BR_CEP5_STARTS = tuple(start for start, _ in _BR_CEP5)
+
+
+def _lookup(
+    table: tuple[tuple[int, str | None], ...], starts: tuple[int, ...], value: int
+) -> str | None:
+    """The entry of a range table (`starts` are its first column, precomputed) holding value."""
     return table[bisect_right(starts, value) - 1][1]
 
 
@@ -114,9 +120,9 @@ def subdivision_from_postal(code: PostalCode) -> str | None:
     if code.country == "US":
         if code.key[:5] in _US_ZIP5_EXCEPTIONS:
             return _US_ZIP5_EXCEPTIONS[code.key[:5]]
-        return _lookup(_US_ZIP3, int(code.key[:3]))
+        return _lookup(_US_ZIP3, _US_ZIP3_STARTS, int(code.key[:3]))
     if code.country == "BR":
-        return _lookup(_BR_CEP5, int(code.key[:5]))
+        return _lookup(_BR_CEP5, _BR_CEP5_STARTS, int(code.key[:5]))
     return None
 
 
