@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from history_helpers import sp_to_rio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracking_service import history_store
@@ -21,27 +22,14 @@ RULES = load_rules(bundled_rules_path("br_shop.toml"))
 
 
 def parcels(start: int, n: int) -> list[Delivery]:
-    out = []
-    for i in range(start, start + n):
-        ordered = datetime(2024, 1, 2, 11, tzinfo=SP) + timedelta(hours=13 * i)
-        handoff = ordered + timedelta(days=1)
-        out.append(
-            Delivery(
-                key=f"r{i}",
-                order_time=ordered,
-                handoff_time=handoff,
-                delivered_at=handoff + timedelta(days=2 + i % 4),
-                origin_country="BR",
-                origin_subdivision="SP",
-                origin_postal_code="03178",
-                dest_country="BR",
-                dest_subdivision="RJ",
-                dest_postal_code="20040",
-                origin_tz="America/Sao_Paulo",
-                dest_tz="America/Sao_Paulo",
-            )
-        )
-    return out
+    """Parcels `start` to `start + n - 1`, one ordered every 13 hours, 2 to 5 days on the way."""
+    return sp_to_rio(
+        (2, 3, 4, 5),
+        n,
+        from_index=start,
+        first_order=datetime(2024, 1, 2, 11, tzinfo=SP),
+        every=timedelta(hours=13),
+    )
 
 
 def runtime(engine: AsyncEngine, published: list[OptionHistories]) -> HistoryRuntime:

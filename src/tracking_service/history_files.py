@@ -215,16 +215,23 @@ def _required(row: dict[str, str], column: str) -> str:
     return value
 
 
-def _aware(row: dict[str, str], column: str, *, required: bool) -> datetime | None:
-    value = _required(row, column) if required else _text(row, column)
-    if value is None:
-        return None
+def _date_time(column: str, value: str, expected: str) -> datetime:
+    """`value` as a date and a time; a bare date is refused, as it would silently become
+    midnight. `expected` names the form in the error."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         parsed = None
-    if parsed is None or len(value) <= 10:  # a bare date would silently become midnight
-        raise RowInvalid(f"{column}: {value!r} is not an ISO 8601 date-time")
+    if parsed is None or len(value) <= 10:
+        raise RowInvalid(f"{column}: {value!r} is not {expected}")
+    return parsed
+
+
+def _aware(row: dict[str, str], column: str, *, required: bool) -> datetime | None:
+    value = _required(row, column) if required else _text(row, column)
+    if value is None:
+        return None
+    parsed = _date_time(column, value, "an ISO 8601 date-time")
     if parsed.tzinfo is None:
         raise RowInvalid(
             f"{column}: {value!r} has no UTC offset (write e.g. 2024-05-02T14:30:00-03:00)"
@@ -236,12 +243,7 @@ def _local(row: dict[str, str], column: str, zone_name: str, *, required: bool) 
     value = _required(row, column) if required else _text(row, column)
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or len(value) <= 10:  # a bare date would silently become midnight
-        raise RowInvalid(f"{column}: {value!r} is not a YYYY-MM-DD HH:MM:SS time")
+    parsed = _date_time(column, value, "a YYYY-MM-DD HH:MM:SS time")
     if parsed.tzinfo is not None:
         raise RowInvalid(f"{column}: {value!r} has an offset; Olist times are local wall-clock")
     return localize(parsed, zone_name)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from history_helpers import sp_to_rio
 
 from tracking_service.api.estimates import EstimateResponse, ResponseRenderer, _to_response
 from tracking_service.app import create_app
 from tracking_service.estimator.estimate import Destination, EstimateResult, Estimator, Item
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
-from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import load_rules
 from tracking_service.settings import Settings, bundled_rules_path
 
@@ -25,26 +25,7 @@ SP = ZoneInfo("America/Sao_Paulo")
 
 def rio_history() -> OptionHistories:
     """Unlabelled parcels Sao Paulo -> Rio: the BR standard option learns from them."""
-    records = []
-    for i in range(200):
-        ordered = datetime(2024, 1, 2, 13, tzinfo=SP) + timedelta(days=i)
-        handoff = ordered + timedelta(days=1)
-        records.append(
-            Delivery(
-                key=f"r{i}",
-                order_time=ordered,
-                handoff_time=handoff,
-                delivered_at=handoff + timedelta(days=(2, 3, 3, 5, 8)[i % 5]),
-                origin_country="BR",
-                origin_subdivision="SP",
-                origin_postal_code="03178",
-                dest_country="BR",
-                dest_subdivision="RJ",
-                dest_postal_code="20040",
-                origin_tz="America/Sao_Paulo",
-                dest_tz="America/Sao_Paulo",
-            )
-        )
+    records = sp_to_rio((2, 3, 3, 5, 8), 200)
     rules = load_rules(bundled_rules_path("br_shop.toml"))
     return build_option_histories(
         rules, records, now=datetime(2025, 1, 1, tzinfo=UTC), warm_up=False

@@ -16,7 +16,12 @@ import httpx
 import pytest
 import uvicorn
 
-from tracking_service.carriers.base import FailureKind, TrackingFailure, TrackingResult
+from tracking_service.carriers.base import (
+    FailureKind,
+    TrackingFailure,
+    TrackingOutcome,
+    TrackingResult,
+)
 from tracking_service.carriers.http import CarrierLimits
 from tracking_service.carriers.sim import number as sim_number
 from tracking_service.carriers.sim.number import Scenario, SimNumberError, decode, encode
@@ -396,6 +401,14 @@ def adapter_for(app: object, **kwargs: object) -> SimulatedCarrier:
     )
 
 
+async def track_and_close(adapter: SimulatedCarrier, text: str) -> TrackingOutcome:
+    """The adapter's outcome for one number; the adapter is closed whatever happens."""
+    try:
+        return (await adapter.track([text]))[text]
+    finally:
+        await adapter.aclose()
+
+
 async def test_adapter_maps_every_scenario_to_our_statuses(clock: Clock) -> None:
     app = create_sim_app(speed=SPEED, clock=clock)
     clock.now = CREATED + sim_days(60)
@@ -436,10 +449,7 @@ async def test_adapter_reports_the_status_at_the_clock(clock: Clock) -> None:
     held = next(e for e in plan(decode(text), SPEED).events if e.code == "CH")
     clock.now = held.at
     adapter = adapter_for(app)
-    try:
-        outcome = (await adapter.track([text]))[text]
-    finally:
-        await adapter.aclose()
+    outcome = await track_and_close(adapter, text)
     assert isinstance(outcome, TrackingResult)
     assert outcome.status is Status.EXCEPTION
     assert outcome.estimated_delivery is None
@@ -495,10 +505,7 @@ async def test_adapter_retries_injected_5xx_then_succeeds(
     ).status_code == 202
     text = number(Scenario.NORMAL)
     adapter = adapter_for(app)
-    try:
-        outcome = (await adapter.track([text]))[text]
-    finally:
-        await adapter.aclose()
+    outcome = await track_and_close(adapter, text)
     assert isinstance(outcome, TrackingResult)
     health = await sim_client.post("/v1/faults", json={"count": 0})
     assert health.json() == {"pending_faults": 0}
@@ -511,10 +518,7 @@ async def test_adapter_gives_a_typed_failure_when_rate_limited_too_long(
     await sim_client.post("/v1/faults", json={"status": 429, "count": 10, "retry_after": 0})
     text = number(Scenario.NORMAL)
     adapter = adapter_for(app, limits=CarrierLimits(max_attempts=3, requests_per_second=100))
-    try:
-        outcome = (await adapter.track([text]))[text]
-    finally:
-        await adapter.aclose()
+    outcome = await track_and_close(adapter, text)
     assert isinstance(outcome, TrackingFailure)
     assert outcome.kind is FailureKind.RATE_LIMITED
 
@@ -537,10 +541,7 @@ async def test_adapter_never_raises_on_strange_answers(
         body = body.replace(b'"X"', json.dumps(text).encode())
     transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
     adapter = SimulatedCarrier("http://sim", transport=transport, sleep=no_sleep)
-    try:
-        outcome = (await adapter.track([text]))[text]
-    finally:
-        await adapter.aclose()
+    outcome = await track_and_close(adapter, text)
     assert isinstance(outcome, TrackingFailure)
     assert outcome.kind is kind
 
@@ -552,10 +553,7 @@ async def test_adapter_reports_an_unreachable_server_as_unavailable() -> None:
     adapter = SimulatedCarrier(
         f"http://127.0.0.1:{port}", sleep=no_sleep, limits=CarrierLimits(max_attempts=2)
     )
-    try:
-        outcome = (await adapter.track([number(Scenario.NORMAL)]))[number(Scenario.NORMAL)]
-    finally:
-        await adapter.aclose()
+    outcome = await track_and_close(adapter, number(Scenario.NORMAL))
     assert isinstance(outcome, TrackingFailure) and outcome.kind is FailureKind.UNAVAILABLE
 
 

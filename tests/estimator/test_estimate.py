@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from history_helpers import sp_to_rio
 
 from tracking_service.estimator.estimate import (
     Destination,
@@ -19,7 +20,6 @@ from tracking_service.estimator.estimate import (
     processing_day,
 )
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
-from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import load_rules, parse_rules
 from tracking_service.settings import bundled_rules_path
 
@@ -316,30 +316,8 @@ def test_repeated_estimates_hit_the_cache(us: Estimator) -> None:
 def sp_history(n: int = 300, carrier: str | None = None, service: str | None = None) -> list:
     """Parcels from Sao Paulo to Rio, one ordered per day: handed over the next day, then
     2 days in transit for half of them, 3 for 30 %, 6 for 20 %."""
-    out = []
-    for i in range(n):
-        ordered = datetime(2024, 1, 2, 13, tzinfo=SP) + timedelta(days=i)
-        handoff = ordered + timedelta(days=1)
-        transit = (2, 2, 2, 2, 2, 3, 3, 3, 6, 6)[i % 10]
-        out.append(
-            Delivery(
-                key=f"p{i}",
-                order_time=ordered,
-                handoff_time=handoff,
-                delivered_at=handoff + timedelta(days=transit),
-                origin_country="BR",
-                origin_subdivision="SP",
-                origin_postal_code="03178",
-                dest_country="BR",
-                dest_subdivision="RJ",
-                dest_postal_code="20040",
-                carrier=carrier,
-                service=service,
-                origin_tz="America/Sao_Paulo",
-                dest_tz="America/Sao_Paulo",
-            )
-        )
-    return out
+    transit = (2, 2, 2, 2, 2, 3, 3, 3, 6, 6)
+    return sp_to_rio(transit, n, key="p", carrier=carrier, service=service)
 
 
 @pytest.fixture(scope="module")

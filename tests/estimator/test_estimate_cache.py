@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from history_helpers import sp_to_rio
 
 from tracking_service.estimator.estimate import (
     Destination,
@@ -21,7 +22,6 @@ from tracking_service.estimator.estimate import (
     Item,
 )
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
-from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import Rules, load_rules
 from tracking_service.settings import bundled_rules_path
 
@@ -46,34 +46,10 @@ def uncached(rules: Rules) -> Estimator:
     return Estimator(rules, answer_cache_size=0)
 
 
-def rio_history(transit: tuple[int, ...], n: int = 200) -> list[Delivery]:
-    """Unlabelled parcels Sao Paulo -> Rio, one ordered a day, handed over the next day."""
-    out = []
-    for i in range(n):
-        ordered = datetime(2024, 1, 2, 13, tzinfo=SP) + timedelta(days=i)
-        handoff = ordered + timedelta(days=1)
-        out.append(
-            Delivery(
-                key=f"r{i}",
-                order_time=ordered,
-                handoff_time=handoff,
-                delivered_at=handoff + timedelta(days=transit[i % len(transit)]),
-                origin_country="BR",
-                origin_subdivision="SP",
-                origin_postal_code="03178",
-                dest_country="BR",
-                dest_subdivision="RJ",
-                dest_postal_code="20040",
-                origin_tz="America/Sao_Paulo",
-                dest_tz="America/Sao_Paulo",
-            )
-        )
-    return out
-
-
 def snapshot(br_rules: Rules, transit: tuple[int, ...]) -> OptionHistories:
+    """What unlabelled parcels Sao Paulo -> Rio (200, one ordered a day) teach the BR shop."""
     return build_option_histories(
-        br_rules, rio_history(transit), now=datetime(2025, 1, 1, tzinfo=UTC), warm_up=False
+        br_rules, sp_to_rio(transit, 200), now=datetime(2025, 1, 1, tzinfo=UTC), warm_up=False
     )
 
 

@@ -586,6 +586,28 @@ def window_from(
     )
 
 
+def _order_window(
+    blend: Blend | None,
+    query: LaneQuery,
+    order_date: date,
+    calendars: Calendars,
+    config: HistoryConfig,
+    confidence: float,
+    level: float | None = None,
+    percentiles: Iterable[int] = PERCENTILES,
+) -> HistoryWindow | None:
+    """The window for an order placed on `order_date` (origin local) from `blend`, on the
+    query's origin and destination calendars; None without a blend. `level` defaults to
+    `confidence`. One function for `LaneHistory` and `HistoryModel`, so both answer alike."""
+    if blend is None:
+        return None
+    origin = calendars.origin(query.origin_country, query.origin_subdivision)
+    dest = calendars.destination(query.dest_country, query.dest_subdivision)
+    ship = ship_days(blend, order_date, origin, dest)
+    lvl = confidence if level is None else level
+    return window_from(blend, ship, dest, confidence, lvl, config.earliest_level, percentiles)
+
+
 # --------------------------------------------------------------------------- learning
 
 
@@ -1038,15 +1060,15 @@ class LaneHistory:
         percentiles: Iterable[int] = PERCENTILES,
     ) -> HistoryWindow | None:
         """The window for an order placed on `order_date` (origin local) as known at `now`."""
-        blend = self.blend(query, now)
-        if blend is None:
-            return None
-        origin = self.calendars.origin(query.origin_country, query.origin_subdivision)
-        dest = self.calendars.destination(query.dest_country, query.dest_subdivision)
-        ship = ship_days(blend, order_date, origin, dest)
-        lvl = confidence if level is None else level
-        return window_from(
-            blend, ship, dest, confidence, lvl, self.config.earliest_level, percentiles
+        return _order_window(
+            self.blend(query, now),
+            query,
+            order_date,
+            self.calendars,
+            self.config,
+            confidence,
+            level,
+            percentiles,
         )
 
     def freeze(self, now: datetime) -> HistoryModel:
@@ -1232,15 +1254,15 @@ class HistoryModel:
         percentiles: Iterable[int] = PERCENTILES,
     ) -> HistoryWindow | None:
         """The window for an order placed on `order_date` (origin local date)."""
-        blend = self.blend(query)
-        if blend is None:
-            return None
-        origin = self.calendars.origin(query.origin_country, query.origin_subdivision)
-        dest = self.calendars.destination(query.dest_country, query.dest_subdivision)
-        ship = ship_days(blend, order_date, origin, dest)
-        lvl = confidence if level is None else level
-        return window_from(
-            blend, ship, dest, confidence, lvl, self.config.earliest_level, percentiles
+        return _order_window(
+            self.blend(query),
+            query,
+            order_date,
+            self.calendars,
+            self.config,
+            confidence,
+            level,
+            percentiles,
         )
 
 
