@@ -15,7 +15,7 @@ from tracking_service.cli import app
 from tracking_service.db import create_engine
 from tracking_service.settings import get_settings
 
-OLIST_SMALL = Path(__file__).parent / "fixtures" / "olist_small.csv"
+OLIST_SMALL = Path(__file__).parent / "fixtures" / "handmade_marketplace_format.csv"
 runner = CliRunner()
 
 
@@ -59,7 +59,7 @@ def with_bad_rows(tmp_path: Path) -> Path:
 def test_good_file_imports_every_row_and_a_second_run_adds_nothing(db: str) -> None:
     code, output = import_history(str(OLIST_SMALL), "--format", "olist")
     assert code == 0, output
-    assert "read 6 rows of olist_small.csv (olist): 6 valid, 0 rejected" in output
+    assert "read 6 rows of handmade_marketplace_format.csv (olist): 6 valid, 0 rejected" in output
     assert "6 new, 0 already present" in output
     assert stored(db, "olist") == 6
 

@@ -25,7 +25,7 @@ from tracking_service.history_files import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-OLIST_SMALL = FIXTURES / "olist_small.csv"
+OLIST_SMALL = FIXTURES / "handmade_marketplace_format.csv"
 OLIST_REAL = (
     Path(__file__).resolve().parents[1].parent
     / "shared"

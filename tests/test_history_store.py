@@ -18,7 +18,7 @@ from tracking_service.history_store import (
     load_deliveries,
 )
 
-OLIST_SMALL = Path(__file__).parent / "fixtures" / "olist_small.csv"
+OLIST_SMALL = Path(__file__).parent / "fixtures" / "handmade_marketplace_format.csv"
 BRT = timezone(timedelta(hours=-3))
 
 
