@@ -419,8 +419,8 @@ async def create_estimate(body: EstimateRequest, request: Request) -> Response:
     Basis: an option with delivery history in the served zone (records of its own carrier and
     service, or unlabelled ones where the rules allow) gets a window measured on it:
     `latest` is the first local date by which the share `confidence` of similar past parcels
-    had arrived (the level corrected online so that the share stays true), `earliest` a low
-    quantile, and `percentiles` p50..p99 of the delivery date; the explanation names the lane
+    had arrived (recent parcels, those still in flight included, weigh in so that the share
+    stays true when delivery speed drifts), `earliest` a low quantile, and `percentiles` p50..p99 of the delivery date; the explanation names the lane
     and its number of records. Otherwise the option's configured days apply (`basis: rules`,
     `percentiles: null`).
 
