@@ -420,7 +420,8 @@ async def create_estimate(body: EstimateRequest, request: Request) -> Response:
     service, or unlabelled ones where the rules allow) gets a window measured on it:
     `latest` is the first local date by which the share `confidence` of similar past parcels
     had arrived (recent parcels, those still in flight included, weigh in so that the share
-    stays true when delivery speed drifts), `earliest` a low quantile, and `percentiles` p50..p99 of the delivery date; the explanation names the lane
+    stays true when delivery speed drifts), `earliest` a low quantile, and `percentiles`
+    p50..p99 of the delivery date; the explanation names the lane
     and its number of records. Otherwise the option's configured days apply (`basis: rules`,
     `percentiles: null`).
 
