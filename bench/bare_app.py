@@ -32,7 +32,7 @@ from tracking_service.db import create_engine
 from tracking_service.estimator.estimate import Destination, Estimator, Item
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.rules import Rules, load_rules
-from tracking_service.history_runtime import HistoryRuntime
+from tracking_service.history.runtime import HistoryRuntime
 from tracking_service.settings import get_settings
 
 # A representative promise: a Pacific destination on the day before Thanksgiving, so three

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from tracking_service.history_files import GENERIC_COLUMNS, RowError, read_deliveries
+from tracking_service.history.files import GENERIC_COLUMNS, RowError, read_deliveries
 
 STATES = ["SP", "RJ", "MG", "PR", "RS", "SC", "BA", "PE", "CE", "AM", "DF", "GO"]
 CLI = Path(sys.executable).with_name("tracking-service")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracking_service import history_store
 from tracking_service.cli import app
 from tracking_service.db import create_engine
+from tracking_service.history import store as history_store
 from tracking_service.settings import get_settings
 
 OLIST_SMALL = Path(__file__).parent / "fixtures" / "handmade_marketplace_format.csv"

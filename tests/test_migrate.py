@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracking_service.db import create_engine, session_scope
+from tracking_service.db import create_engine, unit_of_work
 from tracking_service.migrate import current_revision, downgrade, head_revision, upgrade_if_behind
 from tracking_service.models import CarrierToken
 
@@ -36,11 +36,11 @@ async def test_upgrade_from_empty_then_noop_then_down(empty_database_url: str) -
 async def test_aware_instants_round_trip_as_utc(engine: AsyncEngine) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
     expires = datetime(2026, 11, 23, 21, 30, tzinfo=sao_paulo)
-    async with session_scope(engine) as session:
+    async with unit_of_work(engine) as session:
         session.add(
             CarrierToken(carrier="ups", client_id="c", access_token="t", expires_at=expires)
         )
-    async with session_scope(engine) as session:
+    async with unit_of_work(engine) as session:
         token = (await session.exec(select(CarrierToken))).scalars().one()
     assert token.expires_at == expires
     assert token.expires_at.tzinfo is not None
@@ -50,7 +50,7 @@ async def test_aware_instants_round_trip_as_utc(engine: AsyncEngine) -> None:
 
 async def test_naive_instants_are_refused(engine: AsyncEngine) -> None:
     with pytest.raises(Exception, match="naive datetime"):
-        async with session_scope(engine) as session:
+        async with unit_of_work(engine) as session:
             session.add(
                 CarrierToken(
                     carrier="ups",

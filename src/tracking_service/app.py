@@ -22,7 +22,7 @@ from tracking_service.api.problems import add_problem_schemas, install_problem_h
 from tracking_service.db import create_engine
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
-from tracking_service.history_runtime import HistoryRuntime
+from tracking_service.history.runtime import HistoryRuntime
 from tracking_service.migrate import upgrade_if_behind
 from tracking_service.scheduler import add_history_refresh, create_scheduler
 from tracking_service.settings import Settings, get_settings

@@ -21,8 +21,8 @@ from tracking_service.settings import get_settings
 
 if TYPE_CHECKING:
     from tracking_service.estimator.records import Delivery
-    from tracking_service.history_files import RowOutcome
-    from tracking_service.history_store import InsertCounts
+    from tracking_service.history.files import RowOutcome
+    from tracking_service.history.store import InsertCounts
 
 app = typer.Typer(
     help="Delivery promises, order tracking and delay warnings. "
@@ -124,7 +124,7 @@ def import_history(
     show_errors: Annotated[int, typer.Option(min=0, help="How many bad rows to list")] = 20,
 ) -> None:
     """Validate a delivery-history file and import its good rows; importing twice adds nothing."""
-    from tracking_service.history_files import FORMATS, HistoryFileError, read_deliveries
+    from tracking_service.history.files import FORMATS, HistoryFileError, read_deliveries
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -197,8 +197,8 @@ async def _import_history(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracking_service import history_store
-    from tracking_service.history_files import HistoryFileError, RowError, count_lines
+    from tracking_service.history import store as history_store
+    from tracking_service.history.files import HistoryFileError, RowError, count_lines
 
     report = _ImportReport(counts=None if database_url is None else history_store.InsertCounts())
     engine = None if database_url is None else create_engine(database_url)
@@ -487,14 +487,14 @@ def backtest(
     import json
     from dataclasses import replace
 
-    from tracking_service.backtest_command import (
+    from tracking_service.estimator.backtest import CorrectionConfig
+    from tracking_service.estimator.history import HistoryConfig
+    from tracking_service.history.backtest_run import (
         BacktestInputError,
         render,
         run_with_progress,
         speed_line,
     )
-    from tracking_service.estimator.backtest import CorrectionConfig
-    from tracking_service.estimator.history import HistoryConfig
 
     model = HistoryConfig()
     if half_life_days is not None:

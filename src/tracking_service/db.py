@@ -80,8 +80,12 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
-async def session_scope(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on error."""
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One transaction for a job step or a command: commit on success, roll back on error.
+
+    The one place outside the request dependency (`api/deps.py`) that commits: functions that
+    read or write take the session and never commit, so a caller can make several of them land
+    together."""
     async with session_factory(engine)() as session:
         try:
             yield session

@@ -15,7 +15,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from tracking_service.history_runtime import HistoryRuntime
+from tracking_service.history.runtime import HistoryRuntime
 
 log = logging.getLogger(__name__)
 

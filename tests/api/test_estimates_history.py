@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tracking_service import history_store
 from tracking_service.app import create_app
 from tracking_service.db import create_engine
 from tracking_service.estimator.records import Delivery
+from tracking_service.history import store as history_store
 from tracking_service.settings import Settings, bundled_rules_path
 
 SP = ZoneInfo("America/Sao_Paulo")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from tracking_service.api.problems import ProblemError, problem_responses
 from tracking_service.estimator.option_history import OptionHistories
-from tracking_service.history_runtime import HistoryRuntime
+from tracking_service.history.runtime import HistoryRuntime
 
 ApiKeyHeader = Annotated[
     str | None,

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from history_helpers import sp_to_rio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracking_service import history_store
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import load_rules
-from tracking_service.history_runtime import HistoryRuntime, TableState, table_state
+from tracking_service.history import store as history_store
+from tracking_service.history.runtime import HistoryRuntime, TableState, table_state
 from tracking_service.scheduler import HISTORY_REFRESH_JOB, add_history_refresh, create_scheduler
 from tracking_service.settings import bundled_rules_path
 

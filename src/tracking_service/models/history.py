@@ -1,40 +1,13 @@
-"""Database tables. Every stored instant is timezone-aware UTC (see `UTCDateTime`).
-
-Tables arrive with the issues that need them; each change comes with an Alembic revision in
-`migrations/versions/`.
-"""
+"""Delivery records: the raw material of lane history."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: store timezone-aware instants only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from tracking_service.models.base import UTCDateTime, utcnow
 
 
 class DeliveryRecord(SQLModel, table=True):
@@ -69,15 +42,3 @@ class DeliveryRecord(SQLModel, table=True):
     dest_lat: float | None = None
     dest_lng: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class CarrierToken(SQLModel, table=True):
-    """OAuth access tokens shared by every process, so carriers' token endpoints are spared."""
-
-    __tablename__ = "carrier_tokens"
-
-    carrier: str = Field(primary_key=True, max_length=32)
-    client_id: str = Field(primary_key=True, max_length=256)
-    access_token: str = Field(sa_type=sa.Text)
-    expires_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -32,7 +32,7 @@ from tracking_service.estimator.option_history import (
     empty_histories,
 )
 from tracking_service.estimator.rules import Rules
-from tracking_service.history_store import load_deliveries
+from tracking_service.history.store import load_deliveries
 from tracking_service.models import DeliveryRecord
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tracking_service.estimator.records import Delivery
-from tracking_service.history_files import (
+from tracking_service.history.files import (
     BR_STATE_ZONES,
     GENERIC_COLUMNS,
     HistoryFileError,
@@ -24,10 +24,10 @@ from tracking_service.history_files import (
     zone_for,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 OLIST_SMALL = FIXTURES / "handmade_marketplace_format.csv"
 OLIST_REAL = (
-    Path(__file__).resolve().parents[1].parent
+    Path(__file__).resolve().parents[2].parent
     / "shared"
     / "data"
     / "olist"

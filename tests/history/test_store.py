@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracking_service.estimator.records import Delivery
-from tracking_service.history_files import read_deliveries
-from tracking_service.history_store import (
+from tracking_service.history.files import read_deliveries
+from tracking_service.history.store import (
     InsertCounts,
     count,
     insert_deliveries,
     load_deliveries,
 )
 
-OLIST_SMALL = Path(__file__).parent / "fixtures" / "handmade_marketplace_format.csv"
+OLIST_SMALL = Path(__file__).parents[1] / "fixtures" / "handmade_marketplace_format.csv"
 BRT = timezone(timedelta(hours=-3))
 
 

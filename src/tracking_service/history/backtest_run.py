@@ -27,7 +27,7 @@ from tracking_service.estimator.backtest import (
 )
 from tracking_service.estimator.history import HistoryConfig, holiday_calendars
 from tracking_service.estimator.records import Delivery
-from tracking_service.history_files import HistoryFileError, RowError, read_deliveries
+from tracking_service.history.files import HistoryFileError, RowError, read_deliveries
 
 
 class BacktestInputError(Exception):

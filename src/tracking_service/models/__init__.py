@@ -1,0 +1,11 @@
+"""Database tables by area; importing this package registers them all on `SQLModel.metadata`.
+
+Tables arrive with the features that need them; each change comes with an Alembic revision in
+`migrations/versions/`.
+"""
+
+from tracking_service.models.base import NAMING_CONVENTION, UTCDateTime, utcnow
+from tracking_service.models.carriers import CarrierToken
+from tracking_service.models.history import DeliveryRecord
+
+__all__ = ["NAMING_CONVENTION", "CarrierToken", "DeliveryRecord", "UTCDateTime", "utcnow"]
