@@ -26,13 +26,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracking_service.estimator.records import Delivery
+from tracking_service.timezones import single_zone, zone, zone_or_none
 
 FORMATS: tuple[str, ...] = ("generic", "olist")
 
@@ -143,17 +141,10 @@ RowOutcome = tuple[int, Delivery | RowError]
 # -- time ----------------------------------------------------------------------------------------
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def check_zone(name: str) -> str:
     """The name itself when it is a known IANA zone, else `RowInvalid`."""
-    try:
-        _zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RowInvalid(f"unknown time zone {name!r}") from None
+    if zone_or_none(name) is None:
+        raise RowInvalid(f"unknown time zone {name!r}")
     return name
 
 
@@ -165,9 +156,8 @@ def localize(naive: datetime, zone_name: str) -> datetime:
     in force just before the jump, i.e. as a clock not yet moved forward would show it: Brazil's
     00:30 on a summer-time start day is 03:30 UTC (= 01:30 summer time). Returns aware UTC.
     """
-    zone = _zone(zone_name)
     # zoneinfo (PEP 495) already gives both behaviours for fold=0; we state them and rely on them.
-    return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return naive.replace(tzinfo=zone(zone_name), fold=0).astimezone(UTC)
 
 
 def zone_for(country: str, subdivision: str | None) -> str | None:
@@ -178,21 +168,7 @@ def zone_for(country: str, subdivision: str | None) -> str | None:
     """
     if country == "BR":
         return BR_STATE_ZONES.get(subdivision or "")
-    return _single_zone_countries().get(country)
-
-
-@cache
-def _single_zone_countries() -> dict[str, str]:
-    try:
-        text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, OSError):  # pragma: no cover - tzdata is a dep
-        return {}
-    zones: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            fields = line.split("\t")
-            zones.setdefault(fields[0], []).append(fields[2])
-    return {country: names[0] for country, names in zones.items() if len(names) == 1}
+    return single_zone(country)
 
 
 # -- fields --------------------------------------------------------------------------------------
