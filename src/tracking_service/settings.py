@@ -5,14 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def bundled_rules_path(name: str = "us_shop.toml") -> Path:
     """Path of a sample rules file shipped inside the package."""
     return Path(str(resources.files("tracking_service") / "rules" / name))
+
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+"""Names uvicorn and `logging` both know; `TRACKING_LOG_LEVEL` is read case-insensitively."""
 
 
 class Settings(BaseSettings):
@@ -29,7 +34,13 @@ class Settings(BaseSettings):
     rules_file: Path = Field(default_factory=bundled_rules_path)
     host: str = "127.0.0.1"
     port: int = 8000
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     api_keys: list[str] = Field(default_factory=list)
     history_refresh_seconds: float = Field(
         default=300.0,
