@@ -16,8 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import holidays
+
+if TYPE_CHECKING:
+    from tracking_service.estimator.rules import Origin, ShippingOption
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MON_FRI = frozenset(range(5))
@@ -236,3 +240,44 @@ def closures_between(cal: BusinessCalendar, start: date, end: date) -> list[tupl
 def format_day(day: date) -> str:
     """`Thu 26 Nov`: how explanations show a local date."""
     return f"{WEEKDAY_NAMES[day.weekday()]} {day.day} {day:%b}"
+
+
+def origin_calendar(origin: Origin) -> BusinessCalendar:
+    """The warehouse's business days: working weekdays minus its holidays and closed dates."""
+    spec = origin.holidays
+    return BusinessCalendar(
+        name=f"origin {origin.id}",
+        weekdays=frozenset(origin.working_weekdays),
+        sources=(
+            HolidaySource(
+                country=origin.holiday_country,
+                subdivision=origin.holiday_subdivision,
+                categories=spec.categories,
+                open_on=frozenset(spec.open_on),
+                closed_on=frozenset(spec.closed_on),
+            ),
+        ),
+        closed_dates={c.date: c.reason for c in spec.closed_dates},
+    )
+
+
+def delivery_calendar(
+    option: ShippingOption, country: str, subdivision: str | None
+) -> BusinessCalendar:
+    """The carrier's delivery days at a destination: its weekdays, the destination's national
+    and state holidays (minus those it delivers on), its own non-delivery days."""
+    spec = option.holidays
+    return BusinessCalendar(
+        name=f"{option.code} to {country}-{subdivision or '*'}",
+        weekdays=frozenset(option.delivery_weekdays),
+        sources=(
+            HolidaySource(
+                country=country,
+                subdivision=subdivision,
+                categories=spec.categories,
+                open_on=frozenset(spec.open_on),
+                closed_on=frozenset(spec.closed_on),
+            ),
+        ),
+        closed_dates={c.date: c.reason for c in spec.closed_dates},
+    )

@@ -32,25 +32,27 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from tracking_service.estimator.calendar import (
     BusinessCalendar,
-    HolidaySource,
     add_business_days,
     closures_between,
+    delivery_calendar,
     format_day,
     next_business_day,
+    origin_calendar,
     roll_forward,
 )
 from tracking_service.estimator.history import HistoryWindow, LaneQuery
+from tracking_service.estimator.lru import Lru
+from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.postal import (
     PostalError,
     normalize_country,
@@ -58,10 +60,7 @@ from tracking_service.estimator.postal import (
     resolve_subdivision,
 )
 from tracking_service.estimator.rules import Origin, Rules, ShippingOption
-from tracking_service.estimator.zones import ZoneIndex
-
-if TYPE_CHECKING:
-    from tracking_service.estimator.option_history import OptionHistories
+from tracking_service.estimator.zones import ZoneIndex, served_zone
 
 Basis = Literal["rules", "history"]
 FIRST_ORDER_YEAR, LAST_ORDER_YEAR = 1971, 2199  # beyond: calendars and date arithmetic overflow
@@ -222,41 +221,6 @@ class _Key:
     confidence: float | None
 
 
-class _Lru:
-    """A bounded, thread-safe map that forgets the least recently used entry first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Hashable) -> object | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-            else:
-                self._items.move_to_end(key)
-                self.hits += 1
-            return value
-
-    def put(self, key: Hashable, value: object) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 @dataclass(frozen=True, slots=True)
 class _Answer:
     """The part of an `EstimateResult` that does not depend on the order's exact instant."""
@@ -283,7 +247,7 @@ class Estimator:
     )
     _options: dict[str, ShippingOption] = field(init=False, repr=False)
     _cutoffs: dict[str, tuple[time, ...]] = field(init=False, repr=False)
-    _answers: _Lru = field(init=False, repr=False)
+    _answers: Lru[Hashable, _Answer] = field(init=False, repr=False)
     _answers_snapshot: object | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
@@ -301,7 +265,7 @@ class Estimator:
         }
         self._outcome = lru_cache(maxsize=self.cache_size)(self._compute)
         self._resolved = lru_cache(maxsize=self.cache_size)(self._resolve)
-        self._answers = _Lru(self.answer_cache_size)
+        self._answers = Lru(self.answer_cache_size)
 
     # calendars ----------------------------------------------------------------------------
 
@@ -592,16 +556,6 @@ def _with_history(
     )
 
 
-def served_zone(option: ShippingOption, zones_by_id: dict[str, int]) -> str | None:
-    """The most specific destination zone this option has transit days for."""
-    best: tuple[int, str] | None = None
-    for entry in option.transit:
-        rank = zones_by_id.get(entry.zone)
-        if rank is not None and (best is None or rank < best[0]):
-            best = (rank, entry.zone)
-    return best[1] if best else None
-
-
 def _processing_step(
     origin: Origin, cutoff: time, order_day: date, p: Processing, ready_on: date | None
 ) -> str:
@@ -619,44 +573,3 @@ def _processing_step(
         )
     assert ready_on is not None
     return f"items ready on {format_day(ready_on)}: processed {format_day(p.day)}"
-
-
-def origin_calendar(origin: Origin) -> BusinessCalendar:
-    """The warehouse's business days: working weekdays minus its holidays and closed dates."""
-    spec = origin.holidays
-    return BusinessCalendar(
-        name=f"origin {origin.id}",
-        weekdays=frozenset(origin.working_weekdays),
-        sources=(
-            HolidaySource(
-                country=origin.holiday_country,
-                subdivision=origin.holiday_subdivision,
-                categories=spec.categories,
-                open_on=frozenset(spec.open_on),
-                closed_on=frozenset(spec.closed_on),
-            ),
-        ),
-        closed_dates={c.date: c.reason for c in spec.closed_dates},
-    )
-
-
-def delivery_calendar(
-    option: ShippingOption, country: str, subdivision: str | None
-) -> BusinessCalendar:
-    """The carrier's delivery days at a destination: its weekdays, the destination's national
-    and state holidays (minus those it delivers on), its own non-delivery days."""
-    spec = option.holidays
-    return BusinessCalendar(
-        name=f"{option.code} to {country}-{subdivision or '*'}",
-        weekdays=frozenset(option.delivery_weekdays),
-        sources=(
-            HolidaySource(
-                country=country,
-                subdivision=subdivision,
-                categories=spec.categories,
-                open_on=frozenset(spec.open_on),
-                closed_on=frozenset(spec.closed_on),
-            ),
-        ),
-        closed_dates={c.date: c.reason for c in spec.closed_dates},
-    )

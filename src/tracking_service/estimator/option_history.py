@@ -28,8 +28,6 @@ service builds one off the request path (`history_runtime`) and the estimator on
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -37,8 +35,13 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from tracking_service.estimator.backtest import BacktestConfig, CorrectionConfig, replay
-from tracking_service.estimator.calendar import MON_FRI, BusinessCalendar, HolidaySource
-from tracking_service.estimator.estimate import delivery_calendar, origin_calendar, served_zone
+from tracking_service.estimator.calendar import (
+    MON_FRI,
+    BusinessCalendar,
+    HolidaySource,
+    delivery_calendar,
+    origin_calendar,
+)
 from tracking_service.estimator.history import (
     Calendars,
     HistoryConfig,
@@ -51,10 +54,11 @@ from tracking_service.estimator.history import (
     handling_chain,
     transit_chain,
 )
+from tracking_service.estimator.lru import Lru
 from tracking_service.estimator.postal import subdivisions_of
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import Rules, ShippingOption
-from tracking_service.estimator.zones import ZoneIndex
+from tracking_service.estimator.zones import ZoneIndex, served_zone
 
 T = TypeVar("T")
 WARMUP_DAYS = 120  # recent promises replayed to warm the level correction
@@ -74,7 +78,7 @@ def learns_from(option: ShippingOption, delivery: Delivery) -> bool:
 def option_calendars(rules: Rules, option: ShippingOption, first: date, last: date) -> Calendars:
     """Origin business days (the rules' warehouses where they are) and the option's delivery
     days at each destination, as day indexes for the history model."""
-    warehouses = {}
+    warehouses: dict[tuple[str, str | None], BusinessCalendar] = {}
     for origin in rules.origins:
         warehouses.setdefault((origin.country, origin.subdivision), origin_calendar(origin))
 
@@ -111,33 +115,6 @@ class OptionSummary:
     warmup_promises: int
 
 
-class _Lru:
-    """A small thread-safe LRU map (the route reads it from the event loop only)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[object, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: object) -> object | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key: object, value: object) -> None:
-        with self._lock:
-            self._items[key] = value
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 _NONE = object()  # a cached "no window"
 
 
@@ -157,7 +134,7 @@ class OptionHistories:
     first_day: date
     last_day: date
     config: HistoryConfig = field(default_factory=HistoryConfig)
-    _cache: _Lru = field(default_factory=lambda: _Lru(CACHE_SIZE), repr=False)
+    _cache: Lru[Hashable, object] = field(default_factory=lambda: Lru(CACHE_SIZE), repr=False)
 
     def level(self, option: str, confidence: float) -> float:
         """The quantile level used for `confidence` after the option's warmed correction."""

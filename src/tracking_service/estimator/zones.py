@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tracking_service.estimator.rules import Rules, Zone
+from tracking_service.estimator.rules import Rules, ShippingOption, Zone
 
 
 class ZoneIndex:
@@ -47,3 +47,13 @@ class ZoneIndex:
             out.extend(self._by_subdivision.get((country, subdivision), ()))
         out.extend(self._by_country.get(country, ()))
         return tuple(out)
+
+
+def served_zone(option: ShippingOption, zones_by_id: dict[str, int]) -> str | None:
+    """The most specific destination zone this option has transit days for."""
+    best: tuple[int, str] | None = None
+    for entry in option.transit:
+        rank = zones_by_id.get(entry.zone)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, entry.zone)
+    return best[1] if best else None

@@ -58,10 +58,7 @@ _Row = tuple[int, float, tuple[float, ...]]
 
 def _rows(blend: Blend, ship: Sequence[ShipDay]) -> list[_Row]:
     """Each ship day with the transit CDF that applies from it."""
-    return [
-        (s[0], s[1], blend.transit_for(s[2] if len(s) > 2 else None))
-        for s in ship
-    ]
+    return [(s[0], s[1], blend.transit_for(s[2] if len(s) > 2 else None)) for s in ship]
 
 
 def _search(rows: Sequence[_Row], level: float) -> int:
