@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import respx
+from carriers.http_helpers import BASES, KITS, NUMBERS
 from typer.testing import CliRunner
 
 from tracking_service.cli import app
 from tracking_service.settings import get_settings
-
-from .http_helpers import BASES, KITS, NUMBERS
 
 runner = CliRunner()
 

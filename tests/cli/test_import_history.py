@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tracking_service.cli import app
-from tracking_service.db import create_engine
+from tracking_service.db import create_engine, unit_of_work
 from tracking_service.history import store as history_store
 from tracking_service.settings import get_settings
 
-OLIST_SMALL = Path(__file__).parent / "fixtures" / "handmade_marketplace_format.csv"
+OLIST_SMALL = Path(__file__).parent.parent / "fixtures" / "handmade_marketplace_format.csv"
 runner = CliRunner()
 
 
@@ -33,7 +33,8 @@ def stored(url: str, source: str | None = None) -> int:
     async def go() -> int:
         engine = create_engine(url)
         try:
-            return await history_store.count(engine, source)
+            async with unit_of_work(engine) as session:
+                return await history_store.count(session, source)
         finally:
             await engine.dispose()
 

@@ -1,0 +1,37 @@
+"""The `tracking-service` command line: one Typer app, its commands grouped by area.
+
+`serve` (serve, worker, migrate), `rules` (check-rules), `history` (import-history, backtest)
+and `carriers` (track, detect, sim-carrier, sim-label); `common` holds what they share.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tracking_service.cli import carriers, history, rules, serve
+
+app = typer.Typer(
+    help="Delivery promises, order tracking and delay warnings. "
+    "Configuration comes from TRACKING_* environment variables or a .env file.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command()(serve.serve)
+app.command()(serve.worker)
+app.command()(serve.migrate)
+app.command("import-history")(history.import_history)
+app.command()(history.backtest)
+app.command("check-rules")(rules.check_rules)
+app.command()(carriers.track)
+app.command()(carriers.detect)
+app.command("sim-carrier")(carriers.sim_carrier)
+app.command("sim-label")(carriers.sim_label)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
