@@ -6,6 +6,7 @@ asyncio drivers (aiosqlite, asyncpg) here so nothing else needs to know about dr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
 }
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseURLError(ValueError):
@@ -57,6 +60,19 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def describe_url(url: str) -> str:
+    """The database a URL names, for people: password hidden, a SQLite file as an absolute
+    path (a relative one depends on the current directory, which is what must show)."""
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    parsed = parsed.set(drivername=_SYNC_DRIVERS[backend])
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return "sqlite:///:memory:"
+        return f"sqlite:///{Path(parsed.database or '').resolve()}"
+    return parsed.render_as_string(hide_password=True)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -66,8 +82,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for a plain URL; SQLite gets WAL and a busy timeout."""
+    """An async engine for a plain URL; SQLite gets WAL and a busy timeout.
+
+    Logs which database it opens, so every command names its database on start."""
     ensure_sqlite_dir(url)
+    log.info("database: %s", describe_url(url))
     if is_sqlite(url):
         engine = create_async_engine(async_url(url))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

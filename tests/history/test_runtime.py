@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from history_helpers import sp_to_rio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracking_service.db import unit_of_work
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import load_rules
@@ -32,6 +33,16 @@ def parcels(start: int, n: int) -> list[Delivery]:
     )
 
 
+async def insert(engine: AsyncEngine, records: list[Delivery]) -> None:
+    async with unit_of_work(engine) as session:
+        await history_store.insert_deliveries(session, "olist", records)
+
+
+async def state_of(engine: AsyncEngine) -> TableState:
+    async with unit_of_work(engine) as session:
+        return await table_state(session)
+
+
 def runtime(engine: AsyncEngine, published: list[OptionHistories]) -> HistoryRuntime:
     return HistoryRuntime(engine, RULES, publish=published.append)
 
@@ -45,7 +56,7 @@ async def test_unchanged_table_is_not_rebuilt(engine: AsyncEngine) -> None:
     assert not (await rt.refresh()).rebuilt
     assert len(published) == 1
 
-    await history_store.insert_deliveries(engine, "olist", parcels(0, 150))
+    await insert(engine, parcels(0, 150))
     grown = await rt.refresh()
     assert grown.rebuilt
     assert grown.state.rows == 150
@@ -55,14 +66,14 @@ async def test_unchanged_table_is_not_rebuilt(engine: AsyncEngine) -> None:
     assert not again.rebuilt and again.snapshot is grown.snapshot
     assert rt.builds == 2
 
-    await history_store.insert_deliveries(engine, "olist", parcels(150, 10))
+    await insert(engine, parcels(150, 10))
     assert (await rt.refresh()).snapshot.options["standard"].records == 160
     assert (await rt.refresh(force=True)).rebuilt
     assert rt.builds == 4
 
 
 async def test_concurrent_refreshes_build_once(engine: AsyncEngine) -> None:
-    await history_store.insert_deliveries(engine, "olist", parcels(0, 60))
+    await insert(engine, parcels(0, 60))
     rt = runtime(engine, [])
     results = await asyncio.gather(rt.refresh(), rt.refresh(), rt.refresh())
     assert [r.rebuilt for r in results].count(True) == 1
@@ -70,16 +81,16 @@ async def test_concurrent_refreshes_build_once(engine: AsyncEngine) -> None:
 
 
 async def test_table_state_sees_new_rows(engine: AsyncEngine) -> None:
-    assert await table_state(engine) == TableState(0, None)
-    await history_store.insert_deliveries(engine, "olist", parcels(0, 3))
-    state = await table_state(engine)
+    assert await state_of(engine) == TableState(0, None)
+    await insert(engine, parcels(0, 3))
+    state = await state_of(engine)
     assert state.rows == 3 and state.max_id is not None
-    await history_store.insert_deliveries(engine, "olist", parcels(0, 3))  # already there
-    assert await table_state(engine) == state
+    await insert(engine, parcels(0, 3))  # already there
+    assert await state_of(engine) == state
 
 
 async def test_refresh_failure_keeps_the_snapshot(engine: AsyncEngine) -> None:
-    await history_store.insert_deliveries(engine, "olist", parcels(0, 40))
+    await insert(engine, parcels(0, 40))
     rt = runtime(engine, [])
     first = await rt.refresh_logged()
     assert first is not None and first.rebuilt

@@ -5,9 +5,10 @@ publish an immutable snapshot.
 (`TRACKING_HISTORY_REFRESH_SECONDS`, see `scheduler`) and on `POST /v1/history/refresh`. It
 first reads a cheap fingerprint of the `delivery_records` table (row count and highest id); an
 unchanged table is not rebuilt. Otherwise it loads every record, builds and freezes the models
-in a worker thread (`asyncio.to_thread`: the CPU work never runs on the event loop) and hands
-the new `OptionHistories` to `publish` (the app puts it in `app.state.history`, which the
-estimate route only reads). A failed refresh keeps the snapshot being served.
+in a worker thread (`asyncio.to_thread`: the CPU work never runs on the event loop) and serves
+the new snapshot (`HistoryRuntime.snapshot`, which the estimate route only reads; `publish`, when
+given, is told too). A failed refresh keeps the snapshot being served. The fingerprint and the
+records are read in one unit of work (`db.unit_of_work`).
 
 `tracking-service import-history` runs in another process: the service picks its rows up on
 its next refresh (or at once with `POST /v1/history/refresh`).
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from tracking_service.db import unit_of_work
 from tracking_service.estimator.history import HistoryConfig
 from tracking_service.estimator.option_history import (
     OptionHistories,
@@ -33,10 +35,9 @@ from tracking_service.estimator.option_history import (
 )
 from tracking_service.estimator.rules import Rules
 from tracking_service.history.store import load_deliveries
-from tracking_service.models import DeliveryRecord
+from tracking_service.models import DELIVERY_RECORDS as _TABLE
 
 log = logging.getLogger(__name__)
-_TABLE: sa.Table = DeliveryRecord.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +52,10 @@ class TableState:
     max_id: int | None
 
 
-async def table_state(engine: AsyncEngine) -> TableState:
+async def table_state(session: AsyncSession) -> TableState:
     query = sa.select(sa.func.count(), sa.func.max(_TABLE.c.id)).select_from(_TABLE)
-    async with engine.connect() as conn:
-        rows, max_id = (await conn.execute(query)).one()
+    conn = await session.connection()
+    rows, max_id = (await conn.execute(query)).one()
     return TableState(int(rows), None if max_id is None else int(max_id))
 
 
@@ -75,7 +76,7 @@ class HistoryRuntime:
         self,
         engine: AsyncEngine,
         rules: Rules,
-        publish: Callable[[OptionHistories], None],
+        publish: Callable[[OptionHistories], None] | None = None,
         *,
         config: HistoryConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -97,10 +98,11 @@ class HistoryRuntime:
             started = time.perf_counter()
             if self._closed:  # a job that fired while the app was stopping
                 return RefreshResult(False, self.state or TableState(0, None), 0.0, self.snapshot)
-            state = await table_state(self.engine)
-            if state == self.state and not force:
-                return RefreshResult(False, state, time.perf_counter() - started, self.snapshot)
-            records = await load_deliveries(self.engine)
+            async with unit_of_work(self.engine) as session:
+                state = await table_state(session)
+                if state == self.state and not force:
+                    return RefreshResult(False, state, time.perf_counter() - started, self.snapshot)
+                records = await load_deliveries(session)
             snapshot = await asyncio.to_thread(
                 build_option_histories,
                 self.rules,
@@ -110,7 +112,8 @@ class HistoryRuntime:
             )
             self.snapshot, self.state = snapshot, state
             self.builds += 1
-            self._publish(snapshot)
+            if self._publish is not None:
+                self._publish(snapshot)
             seconds = time.perf_counter() - started
             log.info(
                 "delivery history rebuilt: %d records, options %s, in %.2f s",

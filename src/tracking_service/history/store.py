@@ -2,12 +2,16 @@
 
 `(source, external_id)` is the idempotency key: rows go in with `INSERT ... ON CONFLICT DO
 NOTHING`, so importing the same file twice (or two imports racing) adds nothing the second time,
-and `RETURNING id` tells which rows were really new. Each batch is one transaction: a crash
-leaves whole batches, and re-running the import fills in the rest.
+and `RETURNING id` tells which rows were really new.
+
+Every function takes the caller's session and never commits: the caller decides what lands
+together (the import command commits each batch with `db.unit_of_work`, so a crash leaves whole
+batches and re-running the import fills in the rest).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,36 +20,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracking_service.estimator.records import Delivery
-from tracking_service.models import DeliveryRecord, utcnow
+from tracking_service.models import DELIVERY_RECORDS as _TABLE
+from tracking_service.models import utcnow
 
 BATCH_SIZE = 2000
-_TABLE: sa.Table = DeliveryRecord.__table__  # type: ignore[assignment]
 
-# Columns shared one-to-one by the record and the table (the key is `external_id` in the table).
-_FIELDS: tuple[str, ...] = (
-    "order_time",
-    "handoff_time",
-    "delivered_at",
-    "origin_id",
-    "origin_country",
-    "origin_subdivision",
-    "origin_postal_code",
-    "dest_country",
-    "dest_subdivision",
-    "dest_postal_code",
-    "carrier",
-    "service",
-    "promised_date",
-    "origin_tz",
-    "dest_tz",
-    "origin_lat",
-    "origin_lng",
-    "dest_lat",
-    "dest_lng",
-)
+# Columns shared one-to-one by the record and the table: every field of `Delivery` but its key
+# (`external_id` in the table), so a field added to the record needs only its column.
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Delivery) if f.name != "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +54,15 @@ def _row(source: str, delivery: Delivery, now: datetime) -> dict[str, Any]:
     return row
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise ValueError(f"unsupported database dialect {dialect!r}")
-    return (
-        insert(_TABLE)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(_TABLE.c.id)
-    )
+def _insert_ignoring_duplicates(dialect: str) -> sa.Insert:
+    keys = ["source", "external_id"]
+    if dialect == "postgresql":
+        pg = postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=keys)
+        return pg.returning(_TABLE.c.id)
+    if dialect == "sqlite":
+        lite = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=keys)
+        return lite.returning(_TABLE.c.id)
+    raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
 def _batches(items: Iterable[Delivery], size: int) -> Iterator[list[Delivery]]:
@@ -86,30 +71,32 @@ def _batches(items: Iterable[Delivery], size: int) -> Iterator[list[Delivery]]:
         yield batch
 
 
-async def insert_batch(engine: AsyncEngine, source: str, batch: list[Delivery]) -> InsertCounts:
-    """Insert one batch in one transaction; rows whose (source, key) exists are left alone."""
+async def insert_batch(session: AsyncSession, source: str, batch: list[Delivery]) -> InsertCounts:
+    """Insert one batch in the session's transaction; rows whose (source, key) exists are left
+    alone."""
     if not batch:
         return InsertCounts()
     now = utcnow()
-    statement = _insert_ignoring_duplicates(engine.dialect.name)
-    async with engine.begin() as conn:
-        result = await conn.execute(statement, [_row(source, d, now) for d in batch])
-        inserted = len(result.all())
+    conn = await session.connection()
+    statement = _insert_ignoring_duplicates(conn.dialect.name)
+    result = await conn.execute(statement, [_row(source, d, now) for d in batch])
+    inserted = len(result.all())
     return InsertCounts(inserted, len(batch) - inserted)
 
 
 async def insert_deliveries(
-    engine: AsyncEngine,
+    session: AsyncSession,
     source: str,
     deliveries: Iterable[Delivery],
     *,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[InsertCounts], None] | None = None,
 ) -> InsertCounts:
-    """Insert records idempotently in batches (one transaction each); returns the totals."""
+    """Insert records idempotently in batches (all in the session's transaction); returns the
+    totals."""
     total = InsertCounts()
     for batch in _batches(deliveries, batch_size):
-        counts = await insert_batch(engine, source, batch)
+        counts = await insert_batch(session, source, batch)
         total += counts
         if on_batch is not None:
             on_batch(counts)
@@ -122,7 +109,7 @@ def _delivery(row: sa.Row[Any]) -> Delivery:
 
 
 async def load_deliveries(
-    engine: AsyncEngine, since: datetime | None = None, *, source: str | None = None
+    session: AsyncSession, since: datetime | None = None, *, source: str | None = None
 ) -> list[Delivery]:
     """Every stored record (delivered at or after `since`, of `source`), oldest delivery first.
 
@@ -137,15 +124,15 @@ async def load_deliveries(
         query = query.where(_TABLE.c.delivered_at >= since)
     if source is not None:
         query = query.where(_TABLE.c.source == source)
-    async with engine.connect() as conn:
-        result = await conn.execute(query)
-        return [_delivery(row) for row in result]
+    conn = await session.connection()
+    result = await conn.execute(query)
+    return [_delivery(row) for row in result]
 
 
-async def count(engine: AsyncEngine, source: str | None = None) -> int:
+async def count(session: AsyncSession, source: str | None = None) -> int:
     """How many delivery records are stored (of `source`, when given)."""
     query = sa.select(sa.func.count()).select_from(_TABLE)
     if source is not None:
         query = query.where(_TABLE.c.source == source)
-    async with engine.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
+    conn = await session.connection()
+    return int((await conn.execute(query)).scalar_one())

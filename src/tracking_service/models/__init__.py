@@ -6,6 +6,13 @@ Tables arrive with the features that need them; each change comes with an Alembi
 
 from tracking_service.models.base import NAMING_CONVENTION, UTCDateTime, utcnow
 from tracking_service.models.carriers import CarrierToken
-from tracking_service.models.history import DeliveryRecord
+from tracking_service.models.history import DELIVERY_RECORDS, DeliveryRecord
 
-__all__ = ["NAMING_CONVENTION", "CarrierToken", "DeliveryRecord", "UTCDateTime", "utcnow"]
+__all__ = [
+    "DELIVERY_RECORDS",
+    "NAMING_CONVENTION",
+    "CarrierToken",
+    "DeliveryRecord",
+    "UTCDateTime",
+    "utcnow",
+]

@@ -42,3 +42,7 @@ class DeliveryRecord(SQLModel, table=True):
     dest_lat: float | None = None
     dest_lng: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The table itself, typed, for Core statements (bulk inserts, plain-column loads).
+DELIVERY_RECORDS: sa.Table = SQLModel.metadata.tables["delivery_records"]
