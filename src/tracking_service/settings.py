@@ -10,6 +10,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tracking_service.carriers.config import (
+    ApiKey,
+    CarrierConfig,
+    ClientCredentials,
+    carrier_limits,
+)
+
 
 def bundled_rules_path(name: str = "us_shop.toml") -> Path:
     """Path of a sample rules file shipped inside the package."""
@@ -49,7 +56,7 @@ class Settings(BaseSettings):
         "only at start-up and on POST /v1/history/refresh",
     )
 
-    # Carriers (issue 4): all optional; a carrier without credentials is "not configured".
+    # Carriers: all optional; a carrier without credentials is "not configured".
     ups_client_id: str | None = None
     ups_client_secret: SecretStr | None = None
     ups_base_url: str = "https://onlinetools.ups.com"
@@ -77,6 +84,89 @@ class Settings(BaseSettings):
     simulated_max_concurrency: int = Field(default=64, ge=1)
     carrier_timeout_seconds: float = Field(default=15.0, gt=0)
     carrier_max_attempts: int = Field(default=4, ge=1, description="tries per call, retries incl.")
+
+    def carrier_configs(self) -> dict[str, CarrierConfig]:
+        """Every carrier's base URL, credentials and limits, keyed by code (the registry's
+        input; a carrier whose credentials are not all set has `credentials=None`)."""
+
+        def secret(value: SecretStr | None) -> str:
+            return value.get_secret_value() if value is not None else ""
+
+        def oauth(
+            client_id: str | None, client_secret: SecretStr | None
+        ) -> ClientCredentials | None:
+            both = bool(client_id) and bool(secret(client_secret))
+            return ClientCredentials(client_id or "", secret(client_secret)) if both else None
+
+        def config(
+            code: str,
+            base_url: str,
+            credentials: ClientCredentials | ApiKey | None,
+            needs: tuple[str, ...],
+            rate: float,
+            most: int,
+        ) -> CarrierConfig:
+            upper = code.upper()
+            return CarrierConfig(
+                code=code,
+                base_url=base_url,
+                base_url_setting=f"TRACKING_{upper}_BASE_URL",
+                credentials=credentials,
+                credentials_settings=tuple(f"TRACKING_{upper}_{name}" for name in needs),
+                limits=carrier_limits(
+                    code,
+                    requests_per_second=rate,
+                    max_concurrency=most,
+                    timeout=self.carrier_timeout_seconds,
+                    max_attempts=self.carrier_max_attempts,
+                ),
+            )
+
+        pair = ("CLIENT_ID", "CLIENT_SECRET")
+        dhl_key = secret(self.dhl_api_key)
+        configs = (
+            config(
+                "ups",
+                self.ups_base_url,
+                oauth(self.ups_client_id, self.ups_client_secret),
+                pair,
+                self.ups_requests_per_second,
+                self.ups_max_concurrency,
+            ),
+            config(
+                "fedex",
+                self.fedex_base_url,
+                oauth(self.fedex_client_id, self.fedex_client_secret),
+                pair,
+                self.fedex_requests_per_second,
+                self.fedex_max_concurrency,
+            ),
+            config(
+                "usps",
+                self.usps_base_url,
+                oauth(self.usps_client_id, self.usps_client_secret),
+                pair,
+                self.usps_requests_per_second,
+                self.usps_max_concurrency,
+            ),
+            config(
+                "dhl",
+                self.dhl_base_url,
+                ApiKey(dhl_key) if dhl_key else None,
+                ("API_KEY",),
+                self.dhl_requests_per_second,
+                self.dhl_max_concurrency,
+            ),
+            config(
+                "simulated",
+                self.simulated_base_url,
+                None,
+                (),
+                self.simulated_requests_per_second,
+                self.simulated_max_concurrency,
+            ),
+        )
+        return {c.code: c for c in configs}
 
 
 @lru_cache

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracking_service.carrier_tokens import SqlTokenStore
+from tracking_service.carriers.base import CarrierAdapter
+from tracking_service.carriers.registry import build_adapter
 from tracking_service.settings import Settings
 
 
@@ -22,6 +27,19 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+
+
+def adapter_for(
+    code: str,
+    settings: Settings,
+    engine: AsyncEngine | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> CarrierAdapter:
+    """`code`'s adapter from settings, its tokens in `engine` (None: in memory)."""
+    tokens = SqlTokenStore(engine) if engine is not None else None
+    return build_adapter(settings.carrier_configs()[code], tokens, transport=transport, sleep=sleep)
 
 
 # ---- fake carriers answering in the official shapes (bodies per the specs) --------------------

@@ -24,9 +24,8 @@ from tracking_service.carriers.base import (
     TrackingFailure,
     TrackingResult,
 )
-from tracking_service.carriers.registry import build_adapter
 
-from .http_helpers import KITS, NUMBERS, Kit, RecordingSleep, carrier_settings
+from .http_helpers import KITS, NUMBERS, Kit, RecordingSleep, adapter_for, carrier_settings
 
 OAUTH = ["ups", "fedex", "usps"]
 ALL = ["ups", "fedex", "usps", "dhl"]
@@ -95,7 +94,7 @@ async def adapter(
 ) -> AsyncIterator[CarrierAdapter]:
     """An adapter whose token lives in memory only: for the HTTP behaviour tests (the token
     tests below use the database on both backends)."""
-    made = build_adapter(kit.code, carrier_settings(), None, sleep=sleep)
+    made = adapter_for(kit.code, carrier_settings(), None, sleep=sleep)
     yield made
     await made.aclose()
 
@@ -105,7 +104,7 @@ async def db_adapter(
     oauth_kit: Kit, engine: AsyncEngine, sleep: RecordingSleep
 ) -> AsyncIterator[CarrierAdapter]:
     """An OAuth carrier's adapter whose token is cached in the database (SQLite, PostgreSQL)."""
-    made = build_adapter(oauth_kit.code, carrier_settings(), engine, sleep=sleep)
+    made = adapter_for(oauth_kit.code, carrier_settings(), engine, sleep=sleep)
     yield made
     await made.aclose()
 
@@ -294,7 +293,7 @@ async def test_dhl_bad_api_key_is_auth_failed(engine: AsyncEngine, mock: respx.M
             headers={"Content-Type": "application/problem+json"},
         )
     )
-    adapter = build_adapter("dhl", carrier_settings(), engine)
+    adapter = adapter_for("dhl", carrier_settings(), engine)
     outcome = (await adapter.track([NUMBERS["dhl"][0]]))[NUMBERS["dhl"][0]]
     await adapter.aclose()
     assert isinstance(outcome, TrackingFailure)
@@ -430,7 +429,7 @@ async def test_a_refused_batch_is_retried_number_by_number(
         return refused if other in numbers else kit.handler({good})(request)
 
     route = track_route(mock, kit).mock(side_effect=answer)
-    adapter = build_adapter(code, carrier_settings(), engine)
+    adapter = adapter_for(code, carrier_settings(), engine)
     outcomes = await adapter.track([good, other])
     await adapter.aclose()
     assert isinstance(outcomes[good], TrackingResult)

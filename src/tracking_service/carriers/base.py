@@ -6,6 +6,7 @@ An adapter tracks a batch of numbers and answers, per number, a `TrackingResult`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -13,6 +14,16 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from tracking_service.carriers.status import Status
+
+_SEPARATORS = re.compile(r"[\s-]")
+
+
+def normalize_number(number: object) -> str:
+    """A tracking number as carriers compare it: no spaces or dashes (how people type numbers
+    is not part of the number), upper case; "" for anything that is not a string."""
+    if not isinstance(number, str):
+        return ""
+    return _SEPARATORS.sub("", number).upper()
 
 
 class FailureKind(StrEnum):

@@ -13,16 +13,16 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from tracking_service.carriers.base import FailureKind, TrackingFailure, TrackingOutcome
+from tracking_service.carriers.base import (
+    FailureKind,
+    TrackingFailure,
+    TrackingOutcome,
+    normalize_number,
+)
 from tracking_service.carriers.http import CarrierCallError, CarrierHttp
 from tracking_service.carriers.parse_support import fail_all
 
 log = logging.getLogger(__name__)
-
-
-def normalize(number: str) -> str:
-    """What we send: no spaces or dashes, upper case (carriers' numbers are case-insensitive)."""
-    return re.sub(r"[\s-]", "", number).upper()
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
@@ -41,10 +41,12 @@ class HttpCarrierAdapter:
     def __init__(self, http: CarrierHttp) -> None:
         self.http = http
 
-    def invalid_reason(self, number: str) -> str | None:
-        """Why the carrier would reject `number` (normalized) outright, or None."""
-        if self.number_format is not None and not self.number_format.fullmatch(number):
-            return self.number_format_reason
+    @classmethod
+    def invalid_reason(cls, number: str) -> str | None:
+        """Why the carrier would reject `number` (normalized) outright, or None. A class method:
+        a carrier that is not configured checks numbers the same way."""
+        if cls.number_format is not None and not cls.number_format.fullmatch(number):
+            return cls.number_format_reason
         return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:
@@ -82,7 +84,7 @@ class HttpCarrierAdapter:
     async def track(self, numbers: Sequence[str]) -> Mapping[str, TrackingOutcome]:
         """One outcome per given number (keyed as given); never raises."""
         try:
-            sent: dict[str, str] = {n: normalize(n) for n in numbers}
+            sent: dict[str, str] = {n: normalize_number(n) for n in numbers}
             outcomes: dict[str, TrackingOutcome] = {}
             to_ask: list[str] = []
             for n in dict.fromkeys(sent.values()):
@@ -106,15 +108,24 @@ class HttpCarrierAdapter:
 
 
 class NotConfiguredCarrier:
-    """A carrier without credentials: every number is `not_configured`, nothing is called."""
+    """A carrier without credentials: nothing is called. A number the carrier would refuse
+    outright is `invalid_number` (checked as its adapter would), every other `not_configured`:
+    the user first learns that the number itself is wrong."""
 
-    def __init__(self, code: str, max_batch: int, message: str) -> None:
-        self.code = code
-        self.max_batch = max_batch
+    def __init__(self, adapter: type[HttpCarrierAdapter], message: str) -> None:
+        self.code = adapter.code
+        self.max_batch = adapter.max_batch
         self.message = message
+        self._invalid_reason = adapter.invalid_reason
 
     async def track(self, numbers: Sequence[str]) -> Mapping[str, TrackingOutcome]:
-        return fail_all(self.code, numbers, FailureKind.NOT_CONFIGURED, self.message)
+        outcomes: dict[str, TrackingOutcome] = {}
+        for given in numbers:
+            number = normalize_number(given)
+            reason = self._invalid_reason(number)
+            kind = FailureKind.NOT_CONFIGURED if reason is None else FailureKind.INVALID_NUMBER
+            outcomes[given] = TrackingFailure(self.code, number, kind, reason or self.message)
+        return outcomes
 
     async def aclose(self) -> None:
         return None

@@ -18,6 +18,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ def backoff_delay(
     """
     if retry_after is not None:
         return max(0.0, retry_after)
-    ceiling = min(cap, base * (2**attempt))
+    ceiling: float = min(cap, base * (2**attempt))
     return max(0.0, min(1.0, rand)) * ceiling
 
 
@@ -137,6 +138,43 @@ def _retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (httpx wraps httpcore wraps OSError wraps ...)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def transport_problem(exc: httpx.TransportError, target: str) -> str:
+    """What went wrong, in words a user can act on: `cannot connect to <target>: connection
+    refused`, `no answer from <target> (read timeout)`, ... `target` names the URL and, when
+    known, the setting that chose it."""
+    root = _root_cause(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {
+            httpx.ConnectTimeout: "connect",
+            httpx.ReadTimeout: "read",
+            httpx.WriteTimeout: "write",
+            httpx.PoolTimeout: "pool",
+        }.get(type(exc), "")
+        return f"no answer from {target} ({phase + ' ' if phase else ''}timeout)"
+    if isinstance(exc, httpx.ConnectError):
+        if isinstance(root, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(root, socket.gaierror):
+            reason = f"host name not found ({root.strerror or root})"
+        else:
+            reason = str(root) or str(exc) or type(root).__name__
+        return f"cannot connect to {target}: {reason}"
+    detail = str(root) or str(exc) or type(exc).__name__
+    return f"transport error talking to {target}: {detail}"
+
+
 def _describe(response: httpx.Response) -> str:
     text = response.text[:200].strip().replace("\n", " ")
     return f"HTTP {response.status_code}" + (f": {text}" if text else "")
@@ -154,8 +192,12 @@ class CarrierHttp:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        base_url: str = "",
+        base_url_setting: str = "",
     ) -> None:
         self.carrier = carrier
+        self.base_url = base_url
+        self.base_url_setting = base_url_setting
         self.limits = limits or CarrierLimits()
         timeout = httpx.Timeout(self.limits.timeout, connect=min(5.0, self.limits.timeout))
         self._owns_client = client is None
@@ -185,10 +227,8 @@ class CarrierHttp:
             retry_after: float | None = None
             try:
                 response = await self._send_once(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
-                last_kind, last_problem = FailureKind.UNAVAILABLE, f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last_kind, last_problem = FailureKind.UNAVAILABLE, f"transport error: {exc!r}"
+            except httpx.TransportError as exc:  # timeouts included
+                last_kind, last_problem = FailureKind.UNAVAILABLE, self._problem(exc, url)
             else:
                 if not _retryable_status(response.status_code):
                     return response
@@ -227,9 +267,19 @@ class CarrierHttp:
             await self._sleep(delay)
         raise CarrierCallError(
             last_kind,
-            f"{self.carrier}: {last_problem} after {limits.max_attempts} attempts",
+            f"{self.carrier}: {last_problem} (after {limits.max_attempts} attempts)",
             last_retry_after,
         )
+
+    def _problem(self, exc: httpx.TransportError, url: str) -> str:
+        """`transport_problem` naming the base URL and its setting when the call went there."""
+        if self.base_url and url.startswith(self.base_url.rstrip("/")):
+            target = self.base_url.rstrip("/")
+            if self.base_url_setting:
+                target += f" (set by {self.base_url_setting})"
+        else:
+            target = url
+        return transport_problem(exc, target)
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -17,6 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from tracking_service.carriers.base import normalize_number
 from tracking_service.carriers.sim import number as sim_number
 
 COURIER_FILES = ("ups", "fedex", "usps", "dhl", "s10")
@@ -253,8 +254,8 @@ def carriers() -> tuple[str, ...]:
 # ---------------------------------------------------------------- matching
 
 
-def compact(text: str) -> str:
-    return sim_number.compact(text)
+# The one normalizer, under the name the `detect` command has always used.
+compact = normalize_number
 
 
 def match_format(number: str, fmt: Format) -> NumberMatch | None:

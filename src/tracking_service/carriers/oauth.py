@@ -1,13 +1,15 @@
-"""OAuth 2 client-credentials tokens for UPS, FedEx and USPS, cached in the database.
+"""OAuth 2 client-credentials tokens for UPS, FedEx and USPS, shared through a `TokenStore`.
 
 Carriers throttle their token endpoints, so every process (API, workers, the `track` command)
-shares one token per carrier account through the `carrier_tokens` table:
+shares one token per carrier account through a store the caller injects (the database one is
+`tracking_service.carrier_tokens.SqlTokenStore`; carriers/ know only the protocol):
 
-- a valid in-process copy answers without touching the database;
-- otherwise the row is read; when it is missing or about to expire, one process refreshes it
-  under a lock (PostgreSQL `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`), re-checks the
-  row after taking the lock (somebody else may just have refreshed it) and only then asks the
-  carrier for a new token;
+- a valid in-process copy answers without touching the store;
+- otherwise the stored token is read; when it is missing or about to expire, one process takes
+  a short lease on the account (`TokenStore.try_lease`), re-reads, asks the carrier for a new
+  token with no transaction open, stores it with a compare-and-swap and gives the lease back.
+  The others poll the store until the new token is there, or take the lease over when it
+  expired (its holder died or its token call outlived the lease);
 - a 401 from a tracking call invalidates that token (only if it is still the stored one) and
   the caller refreshes once (`send_authorized`).
 
@@ -18,27 +20,32 @@ The token requests follow each carrier's spec exactly (see `ups_token_request`,
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracking_service.carriers.base import FailureKind
 from tracking_service.carriers.http import CarrierCallError, CarrierHttp, join_url
-from tracking_service.models import CarrierToken, utcnow
 
 log = logging.getLogger(__name__)
 
 TokenRequest = Callable[[], Awaitable[httpx.Response]]
-_TOKENS: sa.Table = CarrierToken.__table__  # type: ignore[attr-defined]
+Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_REFRESH_MARGIN = timedelta(minutes=5)
 REFUSAL_MEMORY = timedelta(minutes=1)  # refused credentials are not retried before this
+# How long a refresh may keep the others waiting before one of them takes over. Longer than a
+# token call usually takes; a call that outlives it costs one more token request, no error.
+LEASE = timedelta(seconds=30)
+LEASE_POLL_SECONDS = 0.05  # how often a waiting process re-reads the store
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,80 @@ class AccessToken:
         lifetime = self.expires_at - self.fetched_at
         spare = min(margin, lifetime / 2)
         return now < self.expires_at - spare
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    """One carrier account: tokens are shared per (carrier, client id)."""
+
+    carrier: str
+    client_id: str
+
+
+class TokenStore(Protocol):
+    """Where processes share tokens. Every method is one short transaction of its own: none is
+    ever open while a carrier is being called."""
+
+    async def get(self, key: TokenKey) -> AccessToken | None:
+        """The stored token, or None when there is none."""
+        ...
+
+    async def compare_and_swap(
+        self, key: TokenKey, expected: str | None, token: AccessToken
+    ) -> bool:
+        """Store `token` if the stored value is still `expected` (None: no token stored);
+        False, storing nothing, when somebody else changed it meanwhile."""
+        ...
+
+    async def invalidate(self, key: TokenKey, value: str) -> None:
+        """Forget the stored token if it is still `value` (a newer one is kept)."""
+        ...
+
+    async def try_lease(self, key: TokenKey, holder: str, now: datetime, until: datetime) -> bool:
+        """Become the one process refreshing `key` until `until`: True when nobody holds an
+        unexpired lease at `now` (or `holder` already does)."""
+        ...
+
+    async def release_lease(self, key: TokenKey, holder: str) -> None:
+        """Give the lease back, if `holder` still has it."""
+        ...
+
+
+class MemoryTokenStore:
+    """A `TokenStore` inside one process (no database: the `track` command without one, tests)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[TokenKey, AccessToken] = {}
+        self._leases: dict[TokenKey, tuple[str, datetime]] = {}
+
+    async def get(self, key: TokenKey) -> AccessToken | None:
+        return self._tokens.get(key)
+
+    async def compare_and_swap(
+        self, key: TokenKey, expected: str | None, token: AccessToken
+    ) -> bool:
+        current = self._tokens.get(key)
+        if (current.value if current is not None else None) != expected:
+            return False
+        self._tokens[key] = token
+        return True
+
+    async def invalidate(self, key: TokenKey, value: str) -> None:
+        current = self._tokens.get(key)
+        if current is not None and current.value == value:
+            del self._tokens[key]
+
+    async def try_lease(self, key: TokenKey, holder: str, now: datetime, until: datetime) -> bool:
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] != holder and lease[1] > now:
+            return False
+        self._leases[key] = (holder, until)
+        return True
+
+    async def release_lease(self, key: TokenKey, holder: str) -> None:
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] == holder:
+            del self._leases[key]
 
 
 # ---- what each carrier's token endpoint wants (paths off the base URL, per the specs) --------
@@ -177,30 +258,31 @@ def refusal(
     )
 
 
-def _lock_key(carrier: str, client_id: str) -> int:
-    digest = hashlib.sha256(f"carrier-token:{carrier}:{client_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 class TokenProvider:
-    """One carrier account's bearer token, shared through the database by every process."""
+    """One carrier account's bearer token, shared with every process through a `TokenStore`."""
 
     def __init__(
         self,
         carrier: str,
         client_id: str,
         request_token: TokenRequest,
-        engine: AsyncEngine | None,
+        store: TokenStore | None,
         *,
         refresh_margin: timedelta = DEFAULT_REFRESH_MARGIN,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Sleep = asyncio.sleep,
+        lease: timedelta = LEASE,
     ) -> None:
         self.carrier = carrier
         self.client_id = client_id
+        self.key = TokenKey(carrier, client_id)
         self._request_token = request_token
-        self._engine = engine
+        self._store: TokenStore = store if store is not None else MemoryTokenStore()
         self._margin = refresh_margin
         self._clock = clock
+        self._sleep = sleep
+        self._lease = lease
+        self._holder = uuid.uuid4().hex  # this provider, as a lease holder
         self._current: AccessToken | None = None
         self._refused: tuple[datetime, CarrierCallError] | None = None
         self._lock = asyncio.Lock()
@@ -220,10 +302,7 @@ class TokenProvider:
             if self._refused is not None and self._clock() < self._refused[0] + REFUSAL_MEMORY:
                 raise self._refused[1]  # spare the token endpoint: same answer for a minute
             try:
-                if self._engine is None:
-                    fresh = await self._fetch()
-                else:
-                    fresh = await self._load_or_refresh(self._engine)
+                fresh = await self._load_or_refresh()
             except CarrierCallError as exc:
                 if exc.kind is FailureKind.AUTH_FAILED:
                     self._refused = (self._clock(), exc)
@@ -233,72 +312,40 @@ class TokenProvider:
             return fresh.value
 
     async def invalidate(self, failed: str) -> None:
-        """Forget `failed` (the carrier said 401), here and in the database, if still current."""
+        """Forget `failed` (the carrier refused it), here and in the store, if still current."""
         if self._current is not None and self._current.value == failed:
             self._current = None
-        if self._engine is None:
-            return
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.delete(_TOKENS).where(
-                    _TOKENS.c.carrier == self.carrier,
-                    _TOKENS.c.client_id == self.client_id,
-                    _TOKENS.c.access_token == failed,
-                )
-            )
+        await self._store.invalidate(self.key, failed)
 
-    # ---- database ---------------------------------------------------------------------------
+    async def _load_or_refresh(self) -> AccessToken:
+        """The stored token if usable; else one process refreshes while the others wait."""
+        store, key = self._store, self.key
+        stored = await store.get(key)
+        while not self._usable(stored):
+            now = self._clock()
+            if await store.try_lease(key, self._holder, now, now + self._lease):
+                try:
+                    return await self._refresh(store)
+                finally:
+                    await store.release_lease(key, self._holder)
+            await self._sleep(LEASE_POLL_SECONDS)  # somebody else is asking the carrier
+            stored = await store.get(key)
+        assert stored is not None
+        return stored
 
-    def _select(self) -> sa.Select[Any]:
-        return sa.select(_TOKENS.c.access_token, _TOKENS.c.expires_at, _TOKENS.c.updated_at).where(
-            _TOKENS.c.carrier == self.carrier, _TOKENS.c.client_id == self.client_id
-        )
-
-    async def _read(self, conn: AsyncConnection) -> AccessToken | None:
-        row = (await conn.execute(self._select())).first()
-        if row is None:
-            return None
-        return AccessToken(row.access_token, row.expires_at, row.updated_at)
-
-    async def _load_or_refresh(self, engine: AsyncEngine) -> AccessToken:
-        async with engine.connect() as conn:
-            stored = await self._read(conn)
-            await conn.rollback()
+    async def _refresh(self, store: TokenStore) -> AccessToken:
+        """Holding the lease: re-read (the last holder may just have stored one), else fetch
+        with no transaction open and compare-and-swap the answer in."""
+        stored = await store.get(self.key)
         if stored is not None and self._usable(stored):
             return stored
-        async with engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, before re-reading
-            else:
-                await conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": _lock_key(self.carrier, self.client_id)},
-                )
-            stored = await self._read(conn)
-            if stored is not None and self._usable(stored):
-                await conn.commit()
-                return stored
-            fresh = await self._fetch()
-            await self._store(conn, fresh, exists=stored is not None)
-            await conn.commit()
+        fresh = await self._fetch()
+        expected = stored.value if stored is not None else None
+        if await store.compare_and_swap(self.key, expected, fresh):
             return fresh
-
-    async def _store(self, conn: AsyncConnection, token: AccessToken, *, exists: bool) -> None:
-        values = {
-            "access_token": token.value,
-            "expires_at": token.expires_at,
-            "updated_at": token.fetched_at,
-        }
-        if exists:
-            await conn.execute(
-                sa.update(_TOKENS)
-                .where(_TOKENS.c.carrier == self.carrier, _TOKENS.c.client_id == self.client_id)
-                .values(**values)
-            )
-        else:
-            await conn.execute(
-                sa.insert(_TOKENS).values(carrier=self.carrier, client_id=self.client_id, **values)
-            )
+        # A process that took an expired lease over stored first: share its token if good.
+        winner = await store.get(self.key)
+        return winner if winner is not None and self._usable(winner) else fresh
 
     # ---- the carrier ------------------------------------------------------------------------
 
@@ -331,6 +378,11 @@ class TokenProvider:
         return AccessToken(value, fetched_at + timedelta(seconds=expires_in), fetched_at)
 
 
+def is_unauthorized(response: httpx.Response) -> bool:
+    """The default test of "this token was refused": HTTP 401."""
+    return response.status_code == 401
+
+
 async def send_authorized(
     http: CarrierHttp,
     tokens: TokenProvider,
@@ -338,22 +390,25 @@ async def send_authorized(
     url: str,
     *,
     headers: dict[str, str] | None = None,
+    token_refused: Callable[[httpx.Response], bool] = is_unauthorized,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send with a bearer token; on 401 refresh the token once and try again.
+    """Send with a bearer token; when the carrier refuses the token (`token_refused`: a 401,
+    or the carrier's own way of saying so) refresh it once and try again.
 
-    A second 401, or a 403, is `auth_failed`; every other answer is the caller's to read.
+    A second refusal, or a 403, is `auth_failed`; every other answer is the caller's to read.
     """
     for attempt in range(2):
         token = await tokens.token()
         response = await http.request(
             method, url, headers={**(headers or {}), "Authorization": f"Bearer {token}"}, **kwargs
         )
-        if response.status_code == 401 and attempt == 0:
-            log.info("%s: 401 with a cached token; refreshing once", tokens.carrier)
+        refused = token_refused(response)
+        if refused and attempt == 0:
+            log.info("%s: the carrier refused a cached token; refreshing once", tokens.carrier)
             await tokens.invalidate(token)
             continue
-        if response.status_code in (401, 403):
+        if refused or response.status_code in (401, 403):
             raise refusal(tokens.carrier, "the call", response)
         return response
     raise AssertionError("unreachable")  # pragma: no cover

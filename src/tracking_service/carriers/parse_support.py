@@ -24,6 +24,7 @@ from tracking_service.carriers.base import (
     TrackingFailure,
     TrackingOutcome,
     TrackingResult,
+    normalize_number,
 )
 from tracking_service.carriers.status import Status
 
@@ -60,13 +61,6 @@ def dicts(value: object) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
         return []
     return [item for item in value if isinstance(item, Mapping)]
-
-
-def normalize_number(number: object) -> str:
-    """Tracking numbers compare without spaces or dashes and case-insensitively."""
-    if not isinstance(number, str):
-        return ""
-    return re.sub(r"[\s-]", "", number).upper()
 
 
 def location(

@@ -1,124 +1,154 @@
-"""Carrier adapters by code, built from `Settings` (credentials, base URLs, limits).
+"""Carrier adapters by code, built from `CarrierConfig`s and an injected `TokenStore`.
 
 A carrier without credentials is a `NotConfiguredCarrier`: it answers `not_configured` for
-every number instead of crashing, so the rest of the service runs with whatever is set up.
-The `AsyncEngine` holds the shared OAuth token cache (`carrier_tokens`).
+every well-formed number instead of crashing, so the rest of the service runs with whatever is
+set up. Tokens are shared through the `TokenStore` the caller gives (the database one in the
+service, `tracking_service.carrier_tokens.SqlTokenStore`); None keeps them in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracking_service.carriers.base import CarrierAdapter, TrackingOutcome
-from tracking_service.carriers.edge import NotConfiguredCarrier
-from tracking_service.carriers.http import CarrierHttp, CarrierLimits
+from tracking_service.carriers.config import ApiKey, CarrierConfig, ClientCredentials
+from tracking_service.carriers.dhl.client import DhlCarrier
+from tracking_service.carriers.edge import HttpCarrierAdapter, NotConfiguredCarrier
+from tracking_service.carriers.fedex.client import FedexCarrier
+from tracking_service.carriers.http import CarrierHttp
 from tracking_service.carriers.oauth import (
+    MemoryTokenStore,
     TokenProvider,
+    TokenRequest,
+    TokenStore,
     fedex_token_request,
     ups_token_request,
     usps_token_request,
 )
-from tracking_service.settings import Settings
+from tracking_service.carriers.simulated import SimulatedCarrier
+from tracking_service.carriers.ups.client import UpsCarrier
+from tracking_service.carriers.usps.client import UspsCarrier
 
-CARRIER_CODES: tuple[str, ...] = ("ups", "fedex", "usps", "dhl", "simulated")
-MAX_BATCH = {"ups": 1, "fedex": 30, "usps": 35, "dhl": 1}
-_BURST_SECONDS = {"ups": 2.0, "fedex": 1.0, "usps": 5.0, "dhl": 1.0, "simulated": 1.0}
+Sleep = Callable[[float], Awaitable[None]]
+_TokenRequestFactory = Callable[[CarrierHttp, str, str, str], TokenRequest]
+
+ADAPTERS: dict[str, type[HttpCarrierAdapter]] = {
+    "ups": UpsCarrier,
+    "fedex": FedexCarrier,
+    "usps": UspsCarrier,
+    "dhl": DhlCarrier,
+    "simulated": SimulatedCarrier,
+}
+CARRIER_CODES: tuple[str, ...] = tuple(ADAPTERS)
+_TOKEN_REQUESTS: dict[str, _TokenRequestFactory] = {
+    "ups": ups_token_request,
+    "fedex": fedex_token_request,
+    "usps": usps_token_request,
+}
 
 
 class UnknownCarrierError(ValueError):
     """No adapter has this code."""
 
 
-def carrier_limits(code: str, settings: Settings) -> CarrierLimits:
-    """The limits of one carrier from settings (`TRACKING_<CODE>_REQUESTS_PER_SECOND`...)."""
-    rate: float = getattr(settings, f"{code}_requests_per_second")
-    return CarrierLimits(
-        requests_per_second=rate,
-        burst=max(1, round(rate * _BURST_SECONDS.get(code, 1.0))),
-        max_concurrency=getattr(settings, f"{code}_max_concurrency"),
-        timeout=settings.carrier_timeout_seconds,
-        max_attempts=settings.carrier_max_attempts,
-    )
-
-
-def build_adapter(
-    code: str,
-    settings: Settings,
-    engine: AsyncEngine | None,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> CarrierAdapter:
-    """The adapter for `code`; `transport`/`sleep` are for tests and in-process servers."""
+def _known(code: str) -> str:
     code = code.strip().lower()
-    if code not in CARRIER_CODES:
+    if code not in ADAPTERS:
         raise UnknownCarrierError(
             f"unknown carrier {code!r}: choose one of {', '.join(CARRIER_CODES)}"
         )
+    return code
+
+
+def build_adapter(
+    config: CarrierConfig,
+    tokens: TokenStore | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> CarrierAdapter:
+    """The adapter `config` describes; `transport`/`sleep` are for tests and in-process
+    servers. Raises `UnknownCarrierError` for a code no adapter has."""
+    code = _known(config.code)
+    cls = ADAPTERS[code]
     if code == "simulated":
-        from tracking_service.carriers.simulated import SimulatedCarrier
-
-        return SimulatedCarrier(
-            settings.simulated_base_url,
-            transport=transport,
-            limits=carrier_limits(code, settings),
-            sleep=sleep,
-        )
+        return SimulatedCarrier(config.base_url, http=_http(config, transport, sleep))
+    credentials = config.credentials
+    if credentials is None:
+        return NotConfiguredCarrier(cls, config.missing_credentials())
+    http = _http(config, transport, sleep)
     if code == "dhl":
-        key = settings.dhl_api_key.get_secret_value() if settings.dhl_api_key else ""
-        if not key:
-            return NotConfiguredCarrier(code, MAX_BATCH[code], _missing(code, "API_KEY"))
-        from tracking_service.carriers.dhl.client import DhlCarrier
-
-        http = CarrierHttp(code, carrier_limits(code, settings), transport=transport, sleep=sleep)
-        return DhlCarrier(settings.dhl_base_url, http, key)
-
-    client_id: str | None = getattr(settings, f"{code}_client_id")
-    secret_value = getattr(settings, f"{code}_client_secret")
-    secret = secret_value.get_secret_value() if secret_value is not None else ""
-    if not client_id or not secret:
-        return NotConfiguredCarrier(
-            code, MAX_BATCH[code], _missing(code, "CLIENT_ID and TRACKING_%s_CLIENT_SECRET")
-        )
-    base_url: str = getattr(settings, f"{code}_base_url")
-    http = CarrierHttp(code, carrier_limits(code, settings), transport=transport, sleep=sleep)
+        assert isinstance(credentials, ApiKey), "DHL is configured with an API key"
+        return DhlCarrier(config.base_url, http, credentials.key)
+    assert isinstance(credentials, ClientCredentials), f"{code} uses OAuth client credentials"
+    request = _TOKEN_REQUESTS[code](
+        http, config.base_url, credentials.client_id, credentials.client_secret
+    )
+    provider = TokenProvider(code, credentials.client_id, request, tokens, sleep=sleep)
     if code == "ups":
-        from tracking_service.carriers.ups.client import UpsCarrier
-
-        request = ups_token_request(http, base_url, client_id, secret)
-        return UpsCarrier(base_url, http, TokenProvider(code, client_id, request, engine))
+        return UpsCarrier(config.base_url, http, provider)
     if code == "fedex":
-        from tracking_service.carriers.fedex.client import FedexCarrier
-
-        request = fedex_token_request(http, base_url, client_id, secret)
-        return FedexCarrier(base_url, http, TokenProvider(code, client_id, request, engine))
-    from tracking_service.carriers.usps.client import UspsCarrier
-
-    request = usps_token_request(http, base_url, client_id, secret)
-    return UspsCarrier(base_url, http, TokenProvider(code, client_id, request, engine))
+        return FedexCarrier(config.base_url, http, provider)
+    return UspsCarrier(config.base_url, http, provider)
 
 
-def _missing(code: str, what: str) -> str:
-    upper = code.upper()
-    return f"{code} is not configured: set TRACKING_{upper}_" + (
-        what % upper if "%s" in what else what
+def _http(
+    config: CarrierConfig, transport: httpx.AsyncBaseTransport | None, sleep: Sleep
+) -> CarrierHttp:
+    return CarrierHttp(
+        config.code,
+        config.limits,
+        transport=transport,
+        sleep=sleep,
+        base_url=config.base_url,
+        base_url_setting=config.base_url_setting,
     )
 
 
-def build_adapters(
-    settings: Settings,
-    engine: AsyncEngine | None,
+class CarrierRegistry:
+    """Every configured carrier's adapter by code, open until `aclose`."""
+
+    def __init__(self, adapters: Mapping[str, CarrierAdapter]) -> None:
+        self._adapters = dict(adapters)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The carrier codes this registry answers for, in a stable order."""
+        return tuple(self._adapters)
+
+    def adapter(self, code: str) -> CarrierAdapter:
+        """The adapter of `code` (case and spaces ignored); `UnknownCarrierError` otherwise."""
+        key = code.strip().lower()
+        if key not in self._adapters:
+            raise UnknownCarrierError(
+                f"unknown carrier {code!r}: choose one of {', '.join(self.codes)}"
+            )
+        return self._adapters[key]
+
+    async def aclose(self) -> None:
+        """Close every adapter's HTTP client."""
+        await asyncio.gather(*(adapter.aclose() for adapter in self._adapters.values()))
+
+
+def build_registry(
+    configs: Mapping[str, CarrierConfig],
+    tokens: TokenStore | None,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> dict[str, CarrierAdapter]:
-    """Every carrier's adapter, keyed by code (close them with `aclose`)."""
-    return {
-        code: build_adapter(code, settings, engine, transport=transport) for code in CARRIER_CODES
-    }
+    sleep: Sleep = asyncio.sleep,
+) -> CarrierRegistry:
+    """One adapter per config (`Settings.carrier_configs()`), sharing `tokens` (None: one
+    in-memory store for this registry)."""
+    store: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+    return CarrierRegistry(
+        {
+            config.code: build_adapter(config, store, transport=transport, sleep=sleep)
+            for config in configs.values()
+        }
+    )
 
 
 def carrier_for(number: str) -> tuple[str, str] | None:
@@ -136,22 +166,11 @@ def carrier_for(number: str) -> tuple[str, str] | None:
         code = match.carrier
         if code == "s10":
             code = "dhl" if match.tracking_number.endswith("DE") else "usps"
-        if code in CARRIER_CODES:
+        if code in ADAPTERS:
             return code, match.tracking_number
     return None
 
 
-async def track_now(
-    code: str,
-    number: str,
-    settings: Settings,
-    engine: AsyncEngine | None,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> TrackingOutcome:
-    """Track one number right now through its carrier's adapter (the `track` command)."""
-    adapter = build_adapter(code, settings, engine, transport=transport)
-    try:
-        return (await adapter.track([number]))[number]
-    finally:
-        await adapter.aclose()
+async def track_now(registry: CarrierRegistry, code: str, number: str) -> TrackingOutcome:
+    """Track one number right now through `code`'s adapter (the `track` command)."""
+    return (await registry.adapter(code).track([number]))[number]

@@ -173,19 +173,28 @@ class SimulatedCarrier(HttpCarrierAdapter):
         self,
         base_url: str,
         *,
+        http: CarrierHttp | None = None,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: CarrierLimits | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`http` as the registry builds it, else one from `client`/`transport`/`limits`."""
         super().__init__(
-            CarrierHttp(
-                CODE, limits or DEFAULT_LIMITS, client=client, transport=transport, sleep=sleep
+            http
+            or CarrierHttp(
+                CODE,
+                limits or DEFAULT_LIMITS,
+                client=client,
+                transport=transport,
+                sleep=sleep,
+                base_url=base_url,
             )
         )
         self.base_url = base_url
 
-    def invalid_reason(self, number: str) -> str | None:
+    @classmethod
+    def invalid_reason(cls, number: str) -> str | None:
         try:
             decode(number)
         except SimNumberError as exc:

@@ -29,6 +29,7 @@ from tracking_service.carriers.base import (
     TrackingEvent,
     TrackingOutcome,
     TrackingResult,
+    normalize_number,
 )
 from tracking_service.carriers.dhl.mapping import map_status
 from tracking_service.carriers.parse_support import (
@@ -44,7 +45,6 @@ from tracking_service.carriers.parse_support import (
     local_date,
     location,
     most_recent,
-    normalize_number,
     oldest_first,
     parse_iso,
     text,

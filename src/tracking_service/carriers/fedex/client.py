@@ -12,8 +12,6 @@ from tracking_service.carriers.fedex.parse import parse_track_response
 from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
 from tracking_service.carriers.oauth import TokenProvider, send_authorized
 
-MAX_BATCH = 30  # "Maximum limit is 30" (trackingInfo)
-
 
 def track_request_body(numbers: list[str]) -> dict[str, object]:
     """The `Full_Schema_Tracking_Numbers` body, with every scan requested."""
@@ -27,7 +25,7 @@ class FedexCarrier(HttpCarrierAdapter):
     """POST {base}/track/v1/trackingnumbers with a bearer token."""
 
     code = "fedex"
-    max_batch = MAX_BATCH
+    max_batch = 30  # trackingInfo: "Maximum limit is 30"
     number_format = re.compile(r"[A-Z0-9]{4,40}")
     number_format_reason = "FedEx tracking numbers are 4 to 40 letters or digits"
 

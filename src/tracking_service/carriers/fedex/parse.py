@@ -28,6 +28,7 @@ from tracking_service.carriers.base import (
     TrackingEvent,
     TrackingOutcome,
     TrackingResult,
+    normalize_number,
 )
 from tracking_service.carriers.fedex.mapping import is_attempt_reason, map_code
 from tracking_service.carriers.parse_support import (
@@ -46,7 +47,6 @@ from tracking_service.carriers.parse_support import (
     local_date,
     location,
     most_recent,
-    normalize_number,
     oldest_first,
     parse_iso,
     text,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from tracking_service.carriers.base import normalize_number
+
 PREFIX = "SIM"
 NUMBER_RE = re.compile(
     r"SIM(?P<Scenario>[0-9])(?P<Created>[0-9]{10})(?P<Serial>[0-9]{5})(?P<CheckDigit>[0-9])"
@@ -60,11 +62,6 @@ def check_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
-def compact(text: str) -> str:
-    """Drop whitespace and upper-case: how people type numbers is not part of the number."""
-    return "".join(text.split()).upper()
-
-
 def encode(scenario: Scenario, created_at: datetime, serial: int) -> str:
     if created_at.tzinfo is None:
         raise ValueError("created_at must be timezone-aware")
@@ -79,7 +76,7 @@ def encode(scenario: Scenario, created_at: datetime, serial: int) -> str:
 
 def check_digit_ok(number: str) -> bool | None:
     """True/False for a number of the right shape, None when the shape does not match."""
-    match = NUMBER_RE.fullmatch(compact(number))
+    match = NUMBER_RE.fullmatch(normalize_number(number))
     if match is None:
         return None
     body = match.group(0)[len(PREFIX) : -1]
@@ -88,7 +85,7 @@ def check_digit_ok(number: str) -> bool | None:
 
 def decode(number: str) -> SimNumber:
     """Parse and validate; raises `SimNumberError` with the reason."""
-    text = compact(number)
+    text = normalize_number(number)
     match = NUMBER_RE.fullmatch(text)
     if match is None:
         raise SimNumberError(f"{number!r} is not a simulated tracking number (SIM + 17 digits)")

@@ -11,14 +11,12 @@ from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
 from tracking_service.carriers.oauth import TokenProvider, send_authorized
 from tracking_service.carriers.usps.parse import parse_track_response
 
-MAX_BATCH = 35  # TrackingRequest maxItems
-
 
 class UspsCarrier(HttpCarrierAdapter):
     """POST {base}/tracking/v3r2/tracking with a JSON array of {"trackingNumber": ...}."""
 
     code = "usps"
-    max_batch = MAX_BATCH
+    max_batch = 35  # TrackingRequest maxItems
     # "alphanumeric characters, length between 4 and 34"
     number_format = re.compile(r"[A-Z0-9]{4,34}")
     number_format_reason = "USPS tracking numbers are 4 to 34 letters or digits"

@@ -27,6 +27,7 @@ from tracking_service.carriers.base import (
     TrackingEvent,
     TrackingOutcome,
     TrackingResult,
+    normalize_number,
 )
 from tracking_service.carriers.parse_support import (
     aware,
@@ -39,7 +40,6 @@ from tracking_service.carriers.parse_support import (
     kind_for_http_status,
     local_date,
     location,
-    normalize_number,
     oldest_first,
     parse_iso,
     parse_offset,
