@@ -49,7 +49,7 @@ def _rows(directory: Path, name: str) -> Iterator[dict[str, str]]:
 
 
 def _zip(value: str) -> str:
-    """Five digits: a prefix that lost its leading zero (read as a number on the way) gets it back."""
+    """Five digits: a prefix read as a number somewhere on the way gets its leading zero back."""
     return value.strip().zfill(5)
 
 

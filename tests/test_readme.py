@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 OLIST = ROOT.parent / "shared" / "data" / "olist" / "deliveries_train.csv.gz"
 OLIST_NAME = "olist_deliveries.csv.gz"
+RAW_OLIST = Path(__file__).resolve().parent / "readme" / "olist_raw"
 VENV = Path(sys.prefix)
 COMMAND_TIMEOUT = 120
 
@@ -108,9 +109,7 @@ def parse_blocks(text: str) -> list[Block]:
                 if colon:
                     block.reason = rest
                 else:
-                    block.options = dict(
-                        item.split("=", 1) for item in rest.split() if "=" in item
-                    )
+                    block.options = dict(item.split("=", 1) for item in rest.split() if "=" in item)
             blocks.append(block)
             pending = None
             i = end
@@ -243,7 +242,9 @@ def json_mismatches(expected: Any, actual: Any, path: str = "$") -> list[str]:
             else:
                 problems += json_mismatches(value, actual[key], f"{path}.{key}")
         if "..." not in expected:
-            problems += [f"{path}.{key}: not shown in the README" for key in actual if key not in shown]
+            problems += [
+                f"{path}.{key}: not shown in the README" for key in actual if key not in shown
+            ]
         return problems
     if isinstance(expected, list):
         if not isinstance(actual, list):
@@ -407,9 +408,7 @@ def _blocks_of(name: str) -> list[tuple[Block, Block | None]]:
 
 
 @pytest.mark.parametrize("name", list(scenarios()))
-async def test_readme_scenario(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_readme_scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = _blocks_of(name)
     needs = {need for block, _ in blocks for need in block.options.get("needs", "").split(",")}
     if "olist" in needs and not OLIST.exists():
@@ -452,9 +451,7 @@ async def test_readme_scenario(
 
 
 def test_every_runnable_block_is_checked_or_says_why_not() -> None:
-    unmarked = [
-        b.where for b in BLOCKS if b.kind is None and LOOKS_RUNNABLE.search(b.text)
-    ]
+    unmarked = [b.where for b in BLOCKS if b.kind is None and LOOKS_RUNNABLE.search(b.text)]
     assert not unmarked, f"blocks with commands but no readme-check marker: {unmarked}"
     for block in BLOCKS:
         assert block.kind in (None, *KINDS), f"{block.where}: unknown marker {block.kind!r}"
@@ -492,6 +489,30 @@ def test_readme_keeps_its_two_commands_and_no_outside_paths() -> None:
     assert "../shared" not in text, "a clone has no ../shared: the README must not send there"
     assert "docs/architecture.md" in text
     assert (ROOT / "docs" / "architecture.md").is_file()
+
+
+def test_the_olist_conversion_makes_a_file_the_importer_reads(tmp_path: Path) -> None:
+    """`docs/olist_deliveries.py` on a hand-made copy of the Kaggle tables (tests/readme/)."""
+    from tracking_service.history.files import RowError, read_deliveries
+
+    target = tmp_path / "olist_deliveries.csv.gz"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "olist_deliveries.py"), str(RAW_OLIST), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wrote 2 delivered orders to {target}\n"
+    outcomes = list(read_deliveries(target, "olist"))
+    records = {outcome.key: outcome for _, outcome in outcomes if not isinstance(outcome, RowError)}
+    assert set(records) == {"o-delivered", "o-two-sellers"}  # shipped and canceled are left out
+    two = records["o-two-sellers"]
+    # the seller of the first item (order_item_id 1), its zip prefix given its leading zero back
+    assert (two.origin_subdivision, two.origin_postal_code) == ("SP", "01037")
+    assert (two.dest_subdivision, two.dest_tz) == ("AM", "America/Manaus")
+    assert two.origin_lat == pytest.approx(-23.55) and two.dest_lat is None
+    assert records["o-delivered"].promised_date.isoformat() == "2017-10-18"
 
 
 def test_the_matchers_do_what_the_convention_says() -> None:
