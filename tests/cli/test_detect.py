@@ -70,3 +70,11 @@ def test_sim_label_unknown_scenario_is_a_clear_error() -> None:
     result = runner.invoke(app, ["sim-label", "--scenario", "teleported"])
     assert result.exit_code == 2
     assert "unknown scenario" in result.output
+
+
+def test_detect_an_empty_number_is_a_usage_error() -> None:
+    for blank in ("", "   "):
+        result = runner.invoke(app, ["detect", blank])
+        assert result.exit_code == 2, result.output
+        assert "NUMBER" in result.output and "is empty" in result.output
+        assert "Traceback" not in result.output

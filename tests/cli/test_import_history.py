@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -133,3 +135,33 @@ def test_unknown_format_is_a_clear_error(db: str) -> None:
     code, output = import_history(str(OLIST_SMALL), "--format", "xml")
     assert code == 2
     assert "unknown format 'xml': use one of generic, olist" in output
+
+
+def test_import_names_its_database(
+    db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TRACKING_LOG_LEVEL", "info")
+    get_settings.cache_clear()
+    code, output = import_history(str(OLIST_SMALL), "--format", "olist")
+    assert code == 0, output
+    named = [r.getMessage() for r in caplog.records if r.getMessage().startswith("database: ")]
+    assert len(named) == 1
+    if db.startswith("sqlite"):
+        assert named[0].endswith(db.removeprefix("sqlite:///"))
+
+
+def test_import_reads_the_file_off_the_event_loop(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch is read and parsed in a worker thread, never on the event loop's thread."""
+    from tracking_service.cli import history as cli_history
+
+    threads: list[bool] = []
+    original = cli_history.BatchReader.next_batch
+
+    def spy(self: cli_history.BatchReader, size: int = 2000) -> list[Any]:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return original(self, size)
+
+    monkeypatch.setattr(cli_history.BatchReader, "next_batch", spy)
+    code, output = import_history(str(OLIST_SMALL), "--format", "olist")
+    assert code == 0, output
+    assert threads and not any(threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -116,3 +117,50 @@ def test_track_unknown_carrier_is_a_usage_error(configured: str) -> None:
     result = runner.invoke(app, ["track", "royalmail", "12345"])
     assert result.exit_code == 2
     assert "unknown carrier" in result.output
+
+
+def test_track_names_its_database_and_hides_httpx_info_lines(
+    configured: str,
+    ups: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("TRACKING_LOG_LEVEL", "info")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["track", "ups", NUMBERS["ups"][0], "--json"])
+    assert result.exit_code == 0, result.output
+    assert ups.calls  # requests were made, and logged by httpx at INFO ...
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("database: ")]
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+
+
+def test_track_debug_shows_httpx_lines(
+    configured: str,
+    ups: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("TRACKING_LOG_LEVEL", "debug")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["track", "ups", NUMBERS["ups"][0], "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r for r in caplog.records if r.name == "httpx" and r.levelno == logging.INFO]
+
+
+def test_track_unreachable_base_url_names_the_url_and_its_variable(
+    configured: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKING_UPS_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("TRACKING_CARRIER_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["track", "ups", NUMBERS["ups"][0]])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stdout.split())
+    assert "http://127.0.0.1:9" in text and "TRACKING_UPS_BASE_URL" in text
+    assert "Traceback" not in result.output
+
+
+def test_track_a_failed_check_digit_is_invalid_before_not_configured(configured: str) -> None:
+    result = runner.invoke(app, ["track", "fedex", "123456789013", "--json"])  # ...012 is valid
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["kind"] == "invalid_number"

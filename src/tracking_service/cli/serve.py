@@ -1,9 +1,10 @@
 """`serve`, `worker` and `migrate`: the processes of the service and its schema.
 
-`serve` runs the HTTP API. With one process it also runs the background jobs (the embedded
-default); with `--workers N` it does not, since N processes would run every job N times: a
-separate `tracking-service worker` runs them then. Both build the same runtime with
-`services.open_services`.
+`serve` runs the HTTP API. With one process it also runs the shared background jobs (the
+embedded default); with `--workers N` it does not, since N processes would run every job N
+times: a separate `tracking-service worker` runs them then. Both build the same runtime with
+`services.open_services` (which keeps each process's own delivery-history snapshot fresh
+wherever it runs).
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="API processes. With more than one, background jobs do not run in the API: "
-            "run `tracking-service worker` beside it.",
+            help="API processes. With more than one, the shared background jobs do not run "
+            "in them: run `tracking-service worker` beside them.",
         ),
     ] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Serve the HTTP API (uvicorn), upgrading the database schema first when behind.
 
-    One process (the default) also runs the background jobs; with --workers N (N > 1) they run
-    in a separate `tracking-service worker` instead.
+    One process (the default) also runs the shared background jobs; with --workers N (N > 1)
+    they run in a separate `tracking-service worker` instead.
     """
     import uvicorn
 
@@ -63,7 +64,8 @@ def serve(
     if processes > 1:
         os.environ[RUN_JOBS_IN_API] = "false"
         log.info(
-            "%d API processes do not run background jobs; run `tracking-service worker` for them",
+            "%d API processes: shared background jobs do not run in them; "
+            "run `tracking-service worker` beside them",
             processes,
         )
     uvicorn.run(
@@ -89,9 +91,10 @@ def migrate() -> None:
 
 
 def worker() -> None:
-    """Run the background jobs (the delivery-history refresh) until SIGINT or SIGTERM.
+    """Run the background jobs, once for the deployment, until SIGINT or SIGTERM.
 
-    Use it beside `serve --workers N`; a single `serve` process runs the jobs itself.
+    Use it beside `serve --workers N`; a single `serve` process runs the jobs itself. It logs
+    each job it runs (today the delivery-history refresh).
     """
     settings = load_settings()
     try:

@@ -1,7 +1,7 @@
 """The `backtest` command's edge: read history files, run the pure replay, show the figures.
 
 The replay itself is `estimator.backtest.replay`; this module only reads files (through
-`history_files`), splits them by order date when asked, drives a progress bar and renders a
+`history.files`), splits them by order date when asked, drives a progress bar and renders a
 table or one JSON object.
 """
 
@@ -105,22 +105,23 @@ def run_backtest(
 
 
 def run_with_progress(console: Console, **kwargs: Any) -> BacktestRun:
-    """`run_backtest` with a rich progress bar when the console is a terminal."""
+    """`run_backtest` with a rich progress bar when the console is a terminal: "reading" while
+    the files are read and the first models built, then "replaying" with orders done/total."""
     if not console.is_terminal:
         return run_backtest(**kwargs)
     with Progress(
-        TextColumn("replaying"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("replay", total=None)
+        task = bar.add_task("reading", total=None)
 
         def advance(done: int, total: int) -> None:
             if done == 1 or done % 50 == 0 or done == total:
-                bar.update(task, completed=done, total=total)
+                bar.update(task, description="replaying", completed=done, total=total)
 
         return run_backtest(progress=advance, **kwargs)
 
