@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from tracking_service import __version__
 from tracking_service.api import estimates, health
 from tracking_service.api import history as history_api
+from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
 from tracking_service.db import create_engine
 from tracking_service.estimator.estimate import Estimator
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = rules
     app.state.estimator = Estimator(rules)  # calendars and caches, built once per rules load
     install_problem_handlers(app)
+    install_request_guards(app, settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
         description="Rebuild the delivery-history model this often when the table changed; 0: "
         "only at start-up and on POST /v1/history/refresh",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=0,
+        description="Largest request body accepted; a larger one is refused with 413 before "
+        "it is read to the end or parsed",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One structured log line per request (logger tracking_service.access), "
+        "formatted and written by a thread, off the request path",
+    )
 
     # Carriers: all optional; a carrier without credentials is "not configured".
     ups_client_id: str | None = None

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
-from tracking_service.api.problems import FieldError, ProblemError, problem_responses
+from tracking_service.api.problems import invalid_field, problem_responses
 from tracking_service.estimator.calendar import WEEKDAY_NAMES
 from tracking_service.estimator.estimate import (
     Destination,
@@ -408,7 +408,7 @@ def get_renderer(request: Request, estimator: Estimator) -> ResponseRenderer:
 @router.post(
     "/estimates",
     response_model=EstimateResponse,
-    responses=problem_responses(400, 422, 500),
+    responses=problem_responses(400, 413, 415, 422, 500),
     summary="Delivery promise for every shipping option",
 )
 async def create_estimate(body: EstimateRequest, request: Request) -> Response:
@@ -450,13 +450,7 @@ async def create_estimate(body: EstimateRequest, request: Request) -> Response:
             confidence=body.confidence,
         )
     except EstimateInputError as exc:
-        raise ProblemError(
-            422,
-            f"body.{exc.field}: {exc.message}",
-            kind="validation-error",
-            title="Invalid request",
-            errors=[FieldError(field=f"body.{exc.field}", message=exc.message, type="value_error")],
-        ) from None
+        raise invalid_field(f"body.{exc.field}", exc.message) from None
     # Pre-rendered `EstimateResponse` JSON (see `ResponseRenderer`): FastAPI sends a Response
     # as it is, while `response_model` keeps declaring the schema.
     content = get_renderer(request, estimator).render(result)
