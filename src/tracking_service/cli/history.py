@@ -220,41 +220,48 @@ def _day_option(value: str | None, name: str) -> date | None:
 _MODEL = HistoryConfig()
 _REPLAY = BacktestConfig()
 
+# The backtest's options; every default shown by --help is the code's own default.
+_Evaluate = Annotated[
+    Path | None,
+    typer.Option(
+        help="Orders to evaluate, from another file; without it, --evaluate-from splits "
+        "the history file by order date",
+        show_default=False,
+    ),
+]
+_Format = Annotated[str, typer.Option("--format", "-f", help="File format: generic or olist")]
+_Confidence = Annotated[
+    float, typer.Option(min=0.5, max=0.99, help="Confidence of the headline figures")
+]
+_EvaluateFrom = Annotated[
+    str | None,
+    typer.Option(
+        help="Evaluate orders from this date (YYYY-MM-DD, local at the origin); "
+        "earlier orders are the history",
+        show_default=False,
+    ),
+]
+_EvaluateTo = Annotated[
+    str | None,
+    typer.Option(help="... up to this date, inclusive (default: no end)", show_default=False),
+]
+_HalfLife = Annotated[
+    float | None, typer.Option(min=1, help="Recency half-life of a record's weight, in days")
+]
+_Correction = Annotated[
+    bool, typer.Option(help="Online correction of the level (off: the drift signal only)")
+]
+
 
 def backtest(
     history: Annotated[Path, typer.Option(help="History file (.csv or .csv.gz)")],
-    evaluate: Annotated[
-        Path | None,
-        typer.Option(
-            help="Orders to evaluate, from another file; without it, --evaluate-from splits "
-            "the history file by order date",
-            show_default=False,
-        ),
-    ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="File format: generic or olist")
-    ] = "generic",
-    confidence: Annotated[
-        float, typer.Option(min=0.5, max=0.99, help="Confidence of the headline figures")
-    ] = _REPLAY.confidence,
-    evaluate_from: Annotated[
-        str | None,
-        typer.Option(
-            help="Evaluate orders from this date (YYYY-MM-DD, local at the origin); "
-            "earlier orders are the history",
-            show_default=False,
-        ),
-    ] = None,
-    evaluate_to: Annotated[
-        str | None,
-        typer.Option(help="... up to this date, inclusive (default: no end)", show_default=False),
-    ] = None,
-    half_life_days: Annotated[
-        float | None, typer.Option(min=1, help="Recency half-life of a record's weight, in days")
-    ] = _MODEL.half_life_days,
-    correction: Annotated[
-        bool, typer.Option(help="Online correction of the level (off: the drift signal only)")
-    ] = CorrectionConfig().enabled,
+    evaluate: _Evaluate = None,
+    fmt: _Format = "generic",
+    confidence: _Confidence = _REPLAY.confidence,
+    evaluate_from: _EvaluateFrom = None,
+    evaluate_to: _EvaluateTo = None,
+    half_life_days: _HalfLife = _MODEL.half_life_days,
+    correction: _Correction = CorrectionConfig().enabled,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Replay a delivery history in time order and measure the promises we would have made.
