@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from history_helpers import RIO_COORDS, SP_COORDS, delivery, every_day
 from typer.testing import CliRunner
 
 from tracking_service.cli import app
@@ -19,7 +19,7 @@ from tracking_service.estimator.backtest import (
     replay,
     split_by_order_date,
 )
-from tracking_service.estimator.history import Calendars, HistoryConfig
+from tracking_service.estimator.history import HistoryConfig, holiday_calendars
 from tracking_service.estimator.records import Delivery
 
 START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
@@ -36,33 +36,17 @@ MODEL = HistoryConfig(
 )
 
 
-def every_day() -> Calendars:
-    def open_(country: str, subdivision: str | None) -> Callable[[date], bool]:
-        return lambda d: True
-
-    return Calendars(open_, open_)
-
-
 def parcel(n: int, ordered: datetime, transit: float, promised: int | None = None) -> Delivery:
-    handoff = ordered + timedelta(hours=6)
-    return Delivery(
-        key=f"p{n}",
-        order_time=ordered,
-        handoff_time=handoff,
-        delivered_at=handoff + timedelta(days=transit),
-        origin_country="BR",
-        origin_subdivision="SP",
-        origin_postal_code="01310",
-        dest_country="BR",
-        dest_subdivision="RJ",
-        dest_postal_code="20000",
-        promised_date=None if promised is None else (ordered + timedelta(days=promised)).date(),
-        origin_tz="UTC",
-        dest_tz="UTC",
-        origin_lat=-23.55,
-        origin_lng=-46.63,
-        dest_lat=-22.91,
-        dest_lng=-43.17,
+    return delivery(
+        f"p{n}",
+        ordered,
+        transit,
+        handling=timedelta(hours=6),
+        origin_postal="01310",
+        dest_postal="20000",
+        tz="UTC",
+        promised=None if promised is None else (ordered + timedelta(days=promised)).date(),
+        coordinates=(SP_COORDS, RIO_COORDS),
     )
 
 
@@ -179,6 +163,43 @@ def test_known_figures_on_a_steady_history() -> None:
     ]
     assert s["at_handoff"]["on_time_rate"] == 1.0
     assert s["at_handoff"]["mean_change_vs_original_days"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("calendars", "figures"),
+    [
+        (
+            every_day,
+            {
+                "orders": 92,
+                "on_time_rate": 1.0,
+                "mean_promise_days": 6.5,
+                "mean_window_days": 4.0,
+                "mean_days_early": 1.967,
+                "mean_change_vs_original_days": 0.185,
+                "later_than_original_rate": 0.3913,
+            },
+        ),
+        (
+            holiday_calendars,
+            {
+                "orders": 92,
+                "on_time_rate": 1.0,
+                "mean_promise_days": 7.804,
+                "mean_window_days": 4.924,
+                "mean_days_early": 3.272,
+                "mean_change_vs_original_days": -0.283,
+                "later_than_original_rate": 0.0761,
+            },
+        ),
+    ],
+)
+def test_the_backtest_reestimates_as_it_did_before(calendars: object, figures: dict) -> None:
+    """The replay's re-estimate at hand-off is `estimator.reestimate`: its figures on a
+    synthetic history are those the replay gave when the re-estimate was written inline."""
+    old, new = split_by_order_date(history(), date(2024, 3, 15))
+    result = replay(old, new, calendars(), MODEL, BacktestConfig())  # type: ignore[operator]
+    assert result.summary["at_handoff"] == figures
 
 
 @pytest.mark.parametrize("feedback", ["as_known", "at_deadline"])

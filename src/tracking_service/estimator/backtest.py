@@ -36,6 +36,7 @@ from tracking_service.estimator.history import (
     window_from,
 )
 from tracking_service.estimator.records import Delivery
+from tracking_service.estimator.reestimate import reestimate
 
 CALIBRATION_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.93, 0.95)
 FRONTIER_LEVELS: tuple[float, ...] = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
@@ -253,8 +254,6 @@ def replay(
                 resolve(order, lvl, on_time)
             continue
         q = order.query
-        origin = calendars.origin(q.origin_country, q.origin_subdivision)
-        dest = calendars.destination(q.dest_country, q.dest_subdivision)
         if kind == _HANDOFF:
             assert d.handoff_time is not None
             if not order.reported:
@@ -262,11 +261,18 @@ def replay(
             blend = lanes.blend(q, at)
             if blend is None:
                 continue
-            handoff_day = origin.day(origin.ceil(_local_date(d.handoff_time, d.origin_tz)))
-            ship = [(dest.ceil(handoff_day), 1.0, handoff_day.weekday())]
-            win = window_from(
-                blend, ship, dest, main, correctors[main].level, model.earliest_level, ()
+            win = reestimate(
+                blend,
+                q,
+                calendars,
+                handoff=d.handoff_time,
+                confidence=main,
+                level=correctors[main].level,
+                origin_tz=d.origin_tz,
+                earliest_level=model.earliest_level,
+                percentiles=(),
             )
+            assert win is not None  # only a later scan can leave no chance
             at_handoff.add(order.order_day, win.earliest, win.latest, order.delivered_day)
             original = order.promises.get(main)
             if original is not None:
@@ -282,6 +288,8 @@ def replay(
                 progress(done, total)
         if blend is None:
             continue
+        origin = calendars.origin(q.origin_country, q.origin_subdivision)
+        dest = calendars.destination(q.dest_country, q.dest_subdivision)
         ship = ship_days(blend, order.order_day, origin, dest)
         for level in levels:
             win = window_from(

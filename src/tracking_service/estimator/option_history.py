@@ -57,6 +57,7 @@ from tracking_service.estimator.history import (
 from tracking_service.estimator.lru import Lru
 from tracking_service.estimator.postal import subdivisions_of
 from tracking_service.estimator.records import Delivery
+from tracking_service.estimator.reestimate import reestimate
 from tracking_service.estimator.rules import Rules, ShippingOption
 from tracking_service.estimator.zones import ZoneIndex, served_zone
 
@@ -196,6 +197,41 @@ class OptionHistories:
             found = zm.model.window(query, order_date, confidence, level=level) or _NONE
             self._cache.put(key, found)
         return None if found is _NONE else (key, found)  # type: ignore[return-value]
+
+    def reestimate(
+        self,
+        option: str,
+        zone: str,
+        query: LaneQuery,
+        *,
+        handoff: datetime,
+        confidence: float,
+        last_scan: datetime | None = None,
+        origin_tz: str | None = None,
+        dest_tz: str | None = None,
+    ) -> HistoryWindow | None:
+        """The option's window in `zone` for a parcel handed to the carrier at `handoff`, or
+        still in transit at its `last_scan` (see `estimator.reestimate`), at `confidence`
+        after the option's correction. None when the option has no model there, or the
+        history gives the parcel no chance left of still being on its way."""
+        zm = self.models.get((option, zone))
+        if zm is None:
+            return None
+        blend = zm.model.blend(query)
+        if blend is None:
+            return None
+        return reestimate(
+            blend,
+            query,
+            zm.model.calendars,
+            handoff=handoff,
+            confidence=confidence,
+            level=self.level(option, confidence),
+            last_scan=last_scan,
+            origin_tz=origin_tz,
+            dest_tz=dest_tz,
+            earliest_level=zm.model.config.earliest_level,
+        )
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """A value derived from this snapshot's windows, cached with them (e.g. the estimate
