@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from history_helpers import sp_to_rio
+from history_helpers import sp_history
 
 from tracking_service.estimator.estimate import (
     Destination,
@@ -311,13 +311,6 @@ def test_repeated_estimates_hit_the_cache(us: Estimator) -> None:
 
 
 # --- the history seam -----------------------------------------------------------------------
-
-
-def sp_history(n: int = 300, carrier: str | None = None, service: str | None = None) -> list:
-    """Parcels from Sao Paulo to Rio, one ordered per day: handed over the next day, then
-    2 days in transit for half of them, 3 for 30 %, 6 for 20 %."""
-    transit = (2, 2, 2, 2, 2, 3, 3, 3, 6, 6)
-    return sp_to_rio(transit, n, key="p", carrier=carrier, service=service)
 
 
 @pytest.fixture(scope="module")

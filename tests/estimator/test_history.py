@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from history_helpers import delivery, every_day
 
 from tracking_service.estimator.history import (
-    Calendars,
     DayIndex,
     HistoryConfig,
     InFlight,
@@ -26,15 +25,6 @@ from tracking_service.estimator.records import Delivery
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)  # a Friday
 ORDER_DAY = date(2024, 6, 3)
 NOW = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
-
-
-def every_day() -> Calendars:
-    """Calendars open every day: days counted are calendar days, so answers are plain sums."""
-
-    def open_(country: str, subdivision: str | None) -> Callable[[date], bool]:
-        return lambda d: True
-
-    return Calendars(open_, open_)
 
 
 def config(**kwargs: object) -> HistoryConfig:
@@ -54,20 +44,15 @@ def parcel(
     handling: int = 0,
     ordered: datetime = T0,
 ) -> Delivery:
-    handoff = ordered + timedelta(days=handling)
-    return Delivery(
-        key=f"{dest}-{transit}-{handling}-{ordered:%Y%m%d}-{n}",
-        order_time=ordered,
-        handoff_time=handoff,
-        delivered_at=handoff + timedelta(days=transit),
-        origin_country="BR",
-        origin_subdivision="SP",
-        origin_postal_code="01310",
-        dest_country="BR",
+    return delivery(
+        f"{dest}-{transit}-{handling}-{ordered:%Y%m%d}-{n}",
+        ordered,
+        transit,
+        handling=timedelta(days=handling),
+        origin_postal="01310",
         dest_subdivision=dest,
-        dest_postal_code="20000",
-        origin_tz="UTC",
-        dest_tz="UTC",
+        dest_postal="20000",
+        tz="UTC",
     )
 
 

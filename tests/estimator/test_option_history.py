@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
+from history_helpers import SP, delivery
 
 from tracking_service.estimator.backtest import CorrectionConfig
 from tracking_service.estimator.history import LaneQuery
@@ -14,8 +14,6 @@ from tracking_service.estimator.option_history import build_option_histories, le
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import Rules, load_rules
 from tracking_service.settings import bundled_rules_path
-
-SP = ZoneInfo("America/Sao_Paulo")
 
 
 @pytest.fixture(scope="module")
@@ -25,20 +23,8 @@ def rules() -> Rules:
 
 def parcel(i: int, state: str, postal: str, transit_days: int) -> Delivery:
     ordered = datetime(2024, 3, 4, 10, tzinfo=SP) + timedelta(days=i)
-    handoff = ordered + timedelta(days=1)
-    return Delivery(
-        key=f"{state}-{i}",
-        order_time=ordered,
-        handoff_time=handoff,
-        delivered_at=handoff + timedelta(days=transit_days),
-        origin_country="BR",
-        origin_subdivision="SP",
-        origin_postal_code="03178",
-        dest_country="BR",
-        dest_subdivision=state,
-        dest_postal_code=postal,
-        origin_tz="America/Sao_Paulo",
-        dest_tz="America/Sao_Paulo",
+    return delivery(
+        f"{state}-{i}", ordered, transit_days, dest_subdivision=state, dest_postal=postal
     )
 
 
