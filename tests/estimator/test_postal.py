@@ -95,3 +95,37 @@ def test_given_subdivision_is_checked() -> None:
         resolve_subdivision(code, "ZZ")
     berlin = normalize_postal_code("DE", "10115")
     assert resolve_subdivision(berlin, "BE") == "BE"
+
+
+FULL_WIDTH_10001 = "\uff11\uff10\uff10\uff10\uff11"
+
+
+@pytest.mark.parametrize(
+    ("country", "raw", "display"),
+    [
+        ("US", FULL_WIDTH_10001, "10001"),
+        ("US", FULL_WIDTH_10001 + "\uff0d\uff11\uff12\uff13\uff14", "10001-1234"),
+        ("BR", "\uff10\uff11\uff13\uff11\uff10-\uff11\uff10\uff10", "01310-100"),
+        ("GB", "\uff53\uff57\uff11\uff41 1aa", "SW1A 1AA"),
+    ],
+)
+def test_full_width_forms_are_their_ascii_ones(country: str, raw: str, display: str) -> None:
+    code = normalize_postal_code(country, raw)
+    assert code.display == display
+    assert code.key == display.replace("-", "").replace(" ", "")
+    assert code == normalize_postal_code(country, display)
+
+
+def test_full_width_country_and_subdivision() -> None:
+    assert normalize_country("\uff55\uff53") == "US"
+    code = normalize_postal_code("US", FULL_WIDTH_10001)
+    assert subdivision_from_postal(code) == "NY"
+    assert resolve_subdivision(code, "\uff2e\uff39") == "NY"
+
+
+def test_other_digits_are_refused() -> None:
+    arabic_indic = "\u0661\u0660\u0660\u0660\u0661"  # 10001 in Arabic-Indic digits
+    for country in ("US", "BR", "DE"):
+        with pytest.raises(PostalError) as info:
+            normalize_postal_code(country, arabic_indic)
+        assert info.value.field == "postal_code"

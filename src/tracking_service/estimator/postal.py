@@ -2,11 +2,17 @@
 
 US ZIP codes and Brazilian CEPs map to a state by range, so a destination's state holidays
 apply even when the request names no subdivision. Other countries get a permissive pattern.
+
+Input is NFKC-normalized before it is validated: full-width digits and letters (U+FF10 to
+U+FF19, U+FF21 to U+FF3A, as East Asian keyboards type them) are the ASCII ones, so they match
+the same zones and are echoed in ASCII. Patterns are ASCII-only: other digits (Arabic-Indic,
+...) are refused.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,19 +38,24 @@ def is_country(code: str) -> bool:
 @lru_cache(maxsize=512)
 def subdivisions_of(country: str) -> frozenset[str]:
     """ISO 3166-2 subdivision codes of a country without the country prefix (`NY`, `SP`)."""
-    subs = pycountry.subdivisions.get(country_code=country) or []
+    subs = pycountry.subdivisions.get(country_code=country) or []  # type: ignore[no-untyped-call]
     return frozenset(s.code.split("-", 1)[1] for s in subs)
 
 
+def _fold(raw: str) -> str:
+    """Compatibility forms folded (NFKC: full-width to ASCII), trimmed, upper case."""
+    return unicodedata.normalize("NFKC", raw).strip().upper()
+
+
 def normalize_country(raw: str) -> str:
-    code = raw.strip().upper()
+    code = _fold(raw)
     if not is_country(code):
         raise PostalError("country", f"{raw!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 
 
-_US = re.compile(r"^(\d{5})(?:[- ]?(\d{4}))?$")
-_BR = re.compile(r"^(\d{5})-?(\d{3})$")
+_US = re.compile(r"^(\d{5})(?:[- ]?(\d{4}))?$", re.ASCII)
+_BR = re.compile(r"^(\d{5})-?(\d{3})$", re.ASCII)
 _ANY = re.compile(r"^[A-Z0-9](?:[A-Z0-9 -]{0,10}[A-Z0-9])?$")
 
 
@@ -59,7 +70,7 @@ class PostalCode:
 
 def normalize_postal_code(country: str, raw: str) -> PostalCode:
     """Validate a postal code for its country; raise PostalError("postal_code", ...)."""
-    text = raw.strip().upper()
+    text = _fold(raw)
     if country == "US":
         m = _US.match(text)
         if not m:
@@ -135,7 +146,7 @@ def resolve_subdivision(code: PostalCode, given: str | None) -> str | None:
     derived = subdivision_from_postal(code)
     if given is None:
         return derived
-    sub = given.strip().upper().removeprefix(f"{code.country}-")
+    sub = _fold(given).removeprefix(f"{code.country}-")
     known = subdivisions_of(code.country)
     if known and sub not in known:
         raise PostalError("subdivision", f"{given!r} is not a subdivision of {code.country}")
