@@ -1,9 +1,13 @@
 """FastAPI app factory and lifespan.
 
-The lifespan opens the database (upgrading its schema when behind), and loads the rules and
-calendars into memory: the estimate route then never touches the database. It also builds the
-delivery-history snapshot (`history_runtime`, awaited: the first requests already use it) and
-starts the scheduler (`scheduler`) that refreshes it.
+`create_app` loads the rules (a broken rules file stops the service before it listens) and
+builds what depends only on them once: the estimator and the estimate response renderer. The
+lifespan opens the process's runtime with `services.open_services` (database upgraded when
+behind, delivery-history snapshot built before the first request, carrier adapters, the
+scheduler) and closes it on shutdown; routes reach it through the typed dependencies of
+`api/deps.py`. Background jobs shared by the deployment run here only when
+`TRACKING_RUN_JOBS_IN_API` is true (the default; `serve --workers N` turns it off and a
+separate `tracking-service worker` runs them).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from tracking_service import __version__
@@ -20,43 +25,42 @@ from tracking_service.api import estimates, health
 from tracking_service.api import history as history_api
 from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
-from tracking_service.db import create_engine
+from tracking_service.clock import Clock
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
-from tracking_service.history.runtime import HistoryRuntime
-from tracking_service.migrate import upgrade_if_behind
-from tracking_service.scheduler import add_history_refresh, create_scheduler
+from tracking_service.services import open_services
 from tracking_service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing is opened until the lifespan starts."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    carrier_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app; nothing is opened until the lifespan starts.
+
+    `clock` and `carrier_transport` replace the system clock and the carriers' network (tests,
+    in-process simulations)."""
     settings = settings or get_settings()
-    # Load the rules eagerly: a broken rules file stops the service before it listens.
-    rules = load_rules(settings.rules_file)
+    estimator = Estimator(load_rules(settings.rules_file))  # calendars and caches, built once
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        app.state.engine = engine
-        scheduler = create_scheduler()
-        runtime = HistoryRuntime(
-            engine, rules, publish=lambda snapshot: setattr(app.state, "history", snapshot)
-        )
-        try:
-            await upgrade_if_behind(engine)
-            app.state.history_runtime = runtime
-            await runtime.refresh_logged()
-            add_history_refresh(scheduler, runtime, settings.history_refresh_seconds)
-            scheduler.start()
-            yield
-        finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
-            await runtime.close()
-            await engine.dispose()
+        async with open_services(
+            settings,
+            run_jobs=settings.run_jobs_in_api,
+            clock=clock,
+            carrier_transport=carrier_transport,
+            estimator=estimator,
+        ) as services:
+            app.state.services = services
+            try:
+                yield
+            finally:
+                del app.state.services
 
     app = FastAPI(
         title="Tracking Service",
@@ -65,8 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.rules = rules
-    app.state.estimator = Estimator(rules)  # calendars and caches, built once per rules load
+    app.state.estimator = estimator
+    app.state.estimate_renderer = estimates.ResponseRenderer(estimator)
     install_problem_handlers(app)
     install_request_guards(app, settings)
 

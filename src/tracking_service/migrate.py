@@ -7,6 +7,7 @@ Every command that needs the database calls `upgrade_if_behind`, so nobody ever 
 from __future__ import annotations
 
 import logging
+from functools import cache
 from importlib import resources
 
 from alembic import command
@@ -27,7 +28,10 @@ def alembic_config() -> Config:
     return cfg
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest revision of the scripts shipped with this code, read once per process (they
+    do not change while it runs; `/readyz` compares against it on every call)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

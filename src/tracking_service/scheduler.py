@@ -1,11 +1,12 @@
 """Background jobs of a service process, on APScheduler's `AsyncIOScheduler`.
 
-The scheduler only triggers work on the app's event loop; the work itself lives with its edge
-module (`history_runtime` today; carrier polling, webhook dispatch and stall detection join as
-they arrive, each with an `add_*` function here). Every job runs at most once at a time, and a
-run missed while the loop was busy is coalesced into one, never replayed in a burst.
+The scheduler only triggers work on the process's event loop; the work itself lives with its
+edge module (`history.runtime` today; carrier polling, webhook dispatch and stall detection join
+as they arrive, each with an `add_*` function here). Every job runs at most once at a time, and
+a run missed while the loop was busy is coalesced into one, never replayed in a burst.
 
-Started and stopped by the app lifespan (`app.py`).
+Which jobs a process gets, and starting and stopping them, is `services.open_services`'s
+business (the API lifespan and the `worker` command both use it).
 """
 
 from __future__ import annotations

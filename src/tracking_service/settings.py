@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="Rebuild the delivery-history model this often when the table changed; 0: "
         "only at start-up and on POST /v1/history/refresh",
     )
+    run_jobs_in_api: bool = Field(
+        default=True,
+        description="Run the background jobs inside the API process (one `serve` process); "
+        "false when a separate `tracking-service worker` runs them",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=0,

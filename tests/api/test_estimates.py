@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tracking_service.app import create_app
 from tracking_service.settings import Settings, bundled_rules_path
+
+from .helpers import app_client
 
 PROBLEM = "application/problem+json"
 
 
-def _client(tmp_path: Path, rules: str) -> httpx.AsyncClient:
-    """The app without its lifespan: the estimate routes never open the database."""
+def _client(tmp_path: Path, rules: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The app as served (lifespan included); the estimate routes never open the database."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'api.db'}", rules_file=bundled_rules_path(rules)
     )
-    transport = httpx.ASGITransport(app=create_app(settings))
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    return app_client(settings)
 
 
 @pytest.fixture

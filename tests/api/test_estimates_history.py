@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tracking_service.app import create_app
-from tracking_service.db import create_engine
+from tracking_service.db import create_engine, unit_of_work
 from tracking_service.estimator.records import Delivery
 from tracking_service.history import store as history_store
 from tracking_service.settings import Settings, bundled_rules_path
+
+from .helpers import app_client
 
 SP = ZoneInfo("America/Sao_Paulo")
 PROBLEM = "application/problem+json"
@@ -55,7 +56,8 @@ def deliveries(start: int, n: int) -> list[Delivery]:
 async def insert(database_url: str, records: list[Delivery]) -> None:
     engine = create_engine(database_url)
     try:
-        await history_store.insert_deliveries(engine, "olist", records)
+        async with unit_of_work(engine) as session:
+            await history_store.insert_deliveries(session, "olist", records)
     finally:
         await engine.dispose()
 
@@ -70,11 +72,8 @@ async def running(
         history_refresh_seconds=0,
         **kw,  # type: ignore[arg-type]
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with app_client(settings) as client:
+        yield client
 
 
 @pytest.fixture

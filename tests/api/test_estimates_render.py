@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from history_helpers import sp_to_rio
 
@@ -18,6 +17,8 @@ from tracking_service.estimator.estimate import Destination, EstimateResult, Est
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
 from tracking_service.estimator.rules import load_rules
 from tracking_service.settings import Settings, bundled_rules_path
+
+from .helpers import app_client, lifespan_client
 
 NY = ZoneInfo("America/New_York")
 SP = ZoneInfo("America/Sao_Paulo")
@@ -106,13 +107,12 @@ async def test_route_sends_the_models_json(tmp_path: Path) -> None:
         rules_file=bundled_rules_path("br_shop.toml"),
     )
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
     body = {
         "destination": {"country": "BR", "postal_code": "20040-020"},
         "order_time": "2025-12-31T14:59:59.5-03:00",
         "items": [{"sku": "CAMISA-01", "quantity": 2}],
     }
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         response = await client.post("/v1/estimates", json=body)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -142,8 +142,7 @@ async def test_each_app_renders_its_own_rules(tmp_path: Path) -> None:
         rules_file = tmp_path / f"rules-{price}.toml"
         rules_file.write_text(rules_text)
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", rules_file=rules_file)
-        transport = httpx.ASGITransport(app=create_app(settings))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with app_client(settings) as client:
             response = await client.post("/v1/estimates", json=body)
         assert response.status_code == 200
         assert response.json()["estimates"][0]["price"]["amount"] == price

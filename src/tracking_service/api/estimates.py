@@ -1,23 +1,24 @@
 """Checkout: `POST /v1/estimates` (a delivery promise per shipping option) and
 `GET /v1/shipping-options` (what the rules offer).
 
-Both answer from the rules compiled in memory (`app.state.estimator`) and, for estimates, the
-delivery-history snapshot the service built off the request path (`app.state.history`, see
-`history_runtime`); neither touches the database. Inputs are strict: an integer is not a
-timestamp, a number is not a postal code, unknown fields are refused. An unknown origin or
-option code is a 422 naming the field (it is a value in the request body, not a resource in
-the URL).
+Both answer from the rules compiled in memory (`Services.estimator`) and, for estimates, the
+delivery-history snapshot the service built off the request path (`Services.history`, see
+`history.runtime`); neither touches the database. "Now" is the injected clock's. Inputs are
+strict: an integer is not a timestamp, a number is not a postal code, unknown fields are
+refused. An unknown origin or option code is a 422 naming the field (it is a value in the
+request body, not a resource in the URL).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
+from tracking_service.api.deps import EstimatorDep, ServicesDep
 from tracking_service.api.problems import invalid_field, problem_responses
 from tracking_service.estimator.calendar import WEEKDAY_NAMES
 from tracking_service.estimator.estimate import (
@@ -286,15 +287,6 @@ class ShippingOptionsResponse(BaseModel):
 # --- routes -----------------------------------------------------------------------------------
 
 
-def get_estimator(request: Request) -> Estimator:
-    """The compiled rules of this app (built at start-up; built here once if missing)."""
-    estimator: Estimator | None = getattr(request.app.state, "estimator", None)
-    if estimator is None:
-        estimator = Estimator(request.app.state.rules)
-        request.app.state.estimator = estimator
-    return estimator
-
-
 def _percentiles(pairs: tuple[tuple[int, date], ...]) -> PercentilesOut | None:
     if not pairs:
         return None
@@ -396,13 +388,13 @@ class ResponseRenderer:
         return head, tail
 
 
-def get_renderer(request: Request, estimator: Estimator) -> ResponseRenderer:
-    """The response renderer of this app's estimator (made on first use)."""
-    renderer: ResponseRenderer | None = getattr(request.app.state, "estimate_renderer", None)
-    if renderer is None or renderer.estimator is not estimator:
-        renderer = ResponseRenderer(estimator)
-        request.app.state.estimate_renderer = renderer
+async def get_renderer(request: Request) -> ResponseRenderer:
+    """The response renderer of this app's estimator (built once with the app)."""
+    renderer: ResponseRenderer = request.app.state.estimate_renderer
     return renderer
+
+
+RendererDep = Annotated[ResponseRenderer, Depends(get_renderer)]
 
 
 @router.post(
@@ -411,7 +403,9 @@ def get_renderer(request: Request, estimator: Estimator) -> ResponseRenderer:
     responses=problem_responses(400, 413, 415, 422, 500),
     summary="Delivery promise for every shipping option",
 )
-async def create_estimate(body: EstimateRequest, request: Request) -> Response:
+async def create_estimate(
+    body: EstimateRequest, services: ServicesDep, renderer: RendererDep
+) -> Response:
     """For each shipping option: ship date, delivery window (local dates at the destination),
     order-by instant, confidence and a short explanation; options that cannot serve the
     destination are listed under `unavailable` with the reason.
@@ -434,26 +428,25 @@ async def create_estimate(body: EstimateRequest, request: Request) -> Response:
     code the rules do not have, an `order_time` without offset, a postal code that does not fit
     the country, a subdivision that contradicts the postal code, or a `confidence` out of range.
     """
-    estimator = get_estimator(request)
     try:
-        result = estimator.estimate(
+        result = services.estimator.estimate(
             destination=Destination(
                 body.destination.country,
                 body.destination.postal_code,
                 body.destination.subdivision,
             ),
-            order_time=body.order_time or datetime.now(UTC),
+            order_time=body.order_time or services.clock.now(),
             origin=body.origin,
             items=[Item(i.sku, i.quantity, i.available_on) for i in body.items],
             options=body.options,
-            history=getattr(request.app.state, "history", None),
+            history=services.history.snapshot,
             confidence=body.confidence,
         )
     except EstimateInputError as exc:
         raise invalid_field(f"body.{exc.field}", exc.message) from None
     # Pre-rendered `EstimateResponse` JSON (see `ResponseRenderer`): FastAPI sends a Response
     # as it is, while `response_model` keeps declaring the schema.
-    content = get_renderer(request, estimator).render(result)
+    content = renderer.render(result)
     return Response(content, media_type="application/json")
 
 
@@ -463,8 +456,8 @@ async def create_estimate(body: EstimateRequest, request: Request) -> Response:
     responses=problem_responses(500),
     summary="The origins and shipping options of the loaded rules",
 )
-async def list_shipping_options(request: Request) -> ShippingOptionsResponse:
-    rules = get_estimator(request).rules
+async def list_shipping_options(estimator: EstimatorDep) -> ShippingOptionsResponse:
+    rules = estimator.rules
     all_origins = [o.id for o in rules.origins]
     return ShippingOptionsResponse(
         origins=[

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from tracking_service.api.deps import ServicesDep
 from tracking_service.api.problems import ProblemError, problem_responses
 from tracking_service.db import ping
 from tracking_service.migrate import current_revision, head_revision
@@ -31,9 +32,10 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(500, 503))
-async def readyz(request: Request) -> Readiness:
-    """The database answers and its schema is current."""
-    engine = request.app.state.engine
+async def readyz(services: ServicesDep) -> Readiness:
+    """The database answers and its schema is current (the scripts' head is read once per
+    process, see `migrate.head_revision`)."""
+    engine = services.engine
     try:
         await ping(engine)
         revision = await current_revision(engine)

@@ -8,43 +8,14 @@ key in `X-API-Key` when `TRACKING_API_KEYS` is set.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from tracking_service.api.problems import ProblemError, problem_responses
+from tracking_service.api.deps import ServicesDep, require_api_key
+from tracking_service.api.problems import problem_responses
 from tracking_service.estimator.option_history import OptionHistories
-from tracking_service.history.runtime import HistoryRuntime
-
-ApiKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-API-Key",
-        max_length=256,
-        description="Back-office API key; required when the service sets TRACKING_API_KEYS",
-    ),
-]
-
-
-async def require_api_key(request: Request, key: ApiKeyHeader = None) -> None:
-    """401 problem+json unless the header holds one of `settings.api_keys` (when any is set).
-
-    Declared as an optional header rather than an OpenAPI security scheme: whether a key is
-    needed is the deployment's choice (`TRACKING_API_KEYS`), not the contract's."""
-    keys: list[str] = request.app.state.settings.api_keys
-    if not keys:
-        return
-    if key is None or not any(secrets.compare_digest(key, k) for k in keys):
-        raise ProblemError(
-            401,
-            "missing or unknown API key: send it in the X-API-Key header",
-            kind="unauthorized",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-
 
 router = APIRouter(prefix="/v1/history", tags=["history"], dependencies=[Depends(require_api_key)])
 
@@ -70,13 +41,6 @@ class RefreshOut(HistoryStatus):
     seconds: float
 
 
-def _runtime(request: Request) -> HistoryRuntime:
-    runtime: HistoryRuntime | None = getattr(request.app.state, "history_runtime", None)
-    if runtime is None:
-        raise ProblemError(503, "delivery history is not loaded in this process (no lifespan)")
-    return runtime
-
-
 def _status(snapshot: OptionHistories) -> dict[str, object]:
     return {
         "records": snapshot.records,
@@ -100,8 +64,8 @@ def _status(snapshot: OptionHistories) -> dict[str, object]:
     responses=problem_responses(401, 422, 503),
     summary="What the served delivery-history snapshot holds",
 )
-async def history_status(request: Request) -> HistoryStatus:
-    return HistoryStatus(**_status(_runtime(request).snapshot))  # type: ignore[arg-type]
+async def history_status(services: ServicesDep) -> HistoryStatus:
+    return HistoryStatus(**_status(services.history.snapshot))  # type: ignore[arg-type]
 
 
 @router.post(
@@ -110,11 +74,11 @@ async def history_status(request: Request) -> HistoryStatus:
     responses=problem_responses(401, 422, 500, 503),
     summary="Rebuild the delivery-history model now if its table changed",
 )
-async def refresh_history(request: Request) -> RefreshOut:
+async def refresh_history(services: ServicesDep) -> RefreshOut:
     """Reads the table's row count and highest id; when they changed since the last build,
     loads every record and rebuilds the models off the event loop, then serves them. The
     estimate route keeps answering from the previous snapshot meanwhile."""
-    result = await _runtime(request).refresh()
+    result = await services.history.refresh()
     return RefreshOut(
         **_status(result.snapshot),  # type: ignore[arg-type]
         rebuilt=result.rebuilt,

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tracking_service import errors
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -206,6 +208,27 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The one mapping of domain errors to HTTP: the first class in the error's MRO found here.
+_DOMAIN_STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.InvalidInput: 422,
+    errors.Unavailable: 503,
+}
+
+
+async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    if isinstance(exc, errors.InvalidInput):
+        return await _on_problem(request, invalid_field(exc.field, exc.message))
+    status = next((_DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in _DOMAIN_STATUS), None)
+    if status is None:  # a DomainError of no known kind is a bug, not an answer
+        return await _on_unexpected(request, exc)
+    return problem_response(request, status, exc.message)
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     cause = exc.__cause__
@@ -230,6 +253,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
 
