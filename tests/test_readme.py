@@ -35,6 +35,7 @@ a marker, and the README must never send readers to `../shared/`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -42,6 +43,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,7 +273,16 @@ def _list_mismatches(expected: list[Any], actual: list[Any], path: str) -> list[
         while j < len(actual) and json_mismatches(e, actual[j]):
             j += 1
         if j == len(actual):
-            return [f"{path}: no item (in order) matches the README's {json.dumps(e)[:200]}"]
+            closest = min(
+                (json_mismatches(e, a, f"{path}[{n}]") for n, a in enumerate(actual)),
+                key=len,
+                default=[],
+            )
+            return [
+                f"{path}: no item (in order) matches the README's {json.dumps(e)[:120]}...; "
+                "the closest differs in:",
+                *closest,
+            ]
         j += 1
     return []
 
@@ -294,7 +305,7 @@ def _environment() -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         part for part in env.get("PATH", "").split(os.pathsep) if part and part != venv_bin
     )
-    env.update(PYTHONUNBUFFERED="1", COLUMNS="100", NO_COLOR="1", TERM="dumb")
+    env.update(PYTHONUNBUFFERED="1", COLUMNS="120", NO_COLOR="1", TERM="dumb")
     return env
 
 
@@ -358,27 +369,38 @@ def _app_client_factory() -> Callable[[Any], AbstractAsyncContextManager[httpx.A
     return app_client
 
 
-async def send(
-    scenario: Scenario, request: Request, monkeypatch: pytest.MonkeyPatch
-) -> httpx.Response:
-    """The request, in-process, to the app `make run` would start in the scenario."""
+async def send(scenario: Scenario, request: Request) -> httpx.Response:
+    """The request, in-process, to the app `make run` would start in the scenario.
+
+    The settings are what the scenario's directory and environment give (its TRACKING_*
+    variables through an env file, relative paths read from its directory), without touching
+    this process's environment or working directory: scenarios run side by side in threads.
+    """
     from tracking_service.settings import Settings
 
-    with monkeypatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("TRACKING_")]:
-            patch.delenv(name)
-        for name, value in scenario.env.items():
-            if name.startswith("TRACKING_"):
-                patch.setenv(name, value)
-        patch.chdir(scenario.directory)
-        settings = Settings()
-        async with _app_client_factory()(settings) as client:
-            return await client.request(
-                request.method,
-                request.path,
-                headers=request.headers,
-                content=request.body.encode() if request.body is not None else None,
-            )
+    env_file = scenario.directory.parent / f"{scenario.name}.env"
+    env_file.write_text(
+        "".join(
+            f"{name}={json.dumps(value)}\n"
+            for name, value in scenario.env.items()
+            if name.startswith("TRACKING_")
+        ),
+        "utf-8",
+    )
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    update: dict[str, Any] = {}
+    if not settings.rules_file.is_absolute():
+        update["rules_file"] = scenario.directory / settings.rules_file
+    database = settings.database_url.removeprefix("sqlite:///")
+    if settings.database_url.startswith("sqlite:///") and not database.startswith("/"):
+        update["database_url"] = f"sqlite:///{scenario.directory / database}"
+    async with _app_client_factory()(settings.model_copy(update=update)) as client:
+        return await client.request(
+            request.method,
+            request.path,
+            headers=request.headers,
+            content=request.body.encode() if request.body is not None else None,
+        )
 
 
 def _show(lines: list[str]) -> str:
@@ -407,44 +429,88 @@ def _blocks_of(name: str) -> list[tuple[Block, Block | None]]:
     return out
 
 
-@pytest.mark.parametrize("name", list(scenarios()))
-async def test_readme_scenario(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = _blocks_of(name)
-    needs = {need for block, _ in blocks for need in block.options.get("needs", "").split(",")}
-    if "olist" in needs and not OLIST.exists():
-        pytest.skip(f"the Olist sample is not on this machine ({OLIST})")
-    scenario = make_scenario(name, tmp_path, needs)
+def _needs(name: str) -> set[str]:
+    return {
+        need for block, _ in _blocks_of(name) for need in block.options.get("needs", "").split(",")
+    }
+
+
+async def _check_request(scenario: Scenario, block: Block, response: Block | None) -> list[str]:
+    assert response is not None and response.kind == "response", (
+        f"{block.where}: a request block must be followed by a response block"
+    )
+    request = parse_curl(block)
+    answer = await send(scenario, request)
+    status = int(response.options.get("status", "200"))
+    try:
+        body = answer.json()
+    except ValueError:
+        body = answer.text
+    problems = [] if answer.status_code == status else [f"status {answer.status_code}"]
+    problems += json_mismatches(json.loads(response.text), body)
+    if not problems:
+        return []
+    return [
+        f"{block.where}: {request.method} {request.path} (response at {response.where})\n"
+        + "\n".join(f"  {p}" for p in problems)
+        + f"\n  actual:\n{json.dumps(body, indent=2, ensure_ascii=False)}"
+    ]
+
+
+def run_scenario(name: str, base: Path) -> list[str]:
+    """Every block of one scenario in README order; what differs from the README."""
+    scenario = make_scenario(name, base, _needs(name))
     failures: list[str] = []
-    for block, response in blocks:
-        if block.kind == "command":
-            for command in parse_session(block):
-                code, lines = run_command(scenario, command)
-                if code != command.exit_code or not lines_match(command.expected, lines):
-                    failures.append(
-                        f"{block.where}: $ {command.command}\n"
-                        f"  README shows (exit {command.exit_code}):\n{_show(command.expected)}\n"
-                        f"  actual (exit {code}):\n{_show(lines)}"
-                    )
+    for block, response in _blocks_of(name):
+        if block.kind == "request":
+            failures += asyncio.run(_check_request(scenario, block, response))
             continue
-        assert response is not None and response.kind == "response", (
-            f"{block.where}: a request block must be followed by a response block"
-        )
-        request = parse_curl(block)
-        answer = await send(scenario, request, monkeypatch)
-        status = int(response.options.get("status", "200"))
-        try:
-            body = answer.json()
-        except ValueError:
-            body = answer.text
-        problems = [] if answer.status_code == status else [f"status {answer.status_code}"]
-        problems += json_mismatches(json.loads(response.text), body)
-        if problems:
-            failures.append(
-                f"{block.where}: {request.method} {request.path} (response at {response.where})\n"
-                + "\n".join(f"  {p}" for p in problems)
-                + f"\n  actual:\n{json.dumps(body, indent=2, ensure_ascii=False)}"
-            )
-    assert not failures, "README output differs:\n\n" + "\n\n".join(failures)
+        for command in parse_session(block):
+            code, lines = run_command(scenario, command)
+            if code != command.exit_code or not lines_match(command.expected, lines):
+                failures.append(
+                    f"{block.where}: $ {command.command}\n"
+                    f"  README shows (exit {command.exit_code}):\n{_show(command.expected)}\n"
+                    f"  actual (exit {code}):\n{_show(lines)}"
+                )
+    return failures
+
+
+@pytest.fixture(scope="module")
+def readme_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, list[str] | str]]:
+    """The selected scenarios, run side by side (each in order): failures, or why skipped."""
+    selected = {
+        item.callspec.params["name"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_readme_scenario"
+        and hasattr(item, "callspec")
+    }
+    base = tmp_path_factory.mktemp("readme")
+    results: dict[str, list[str] | str] = {}
+    runnable = []
+    for name in selected:
+        if "olist" in _needs(name) and not OLIST.exists():
+            results[name] = f"the Olist sample is not on this machine ({OLIST})"
+        else:
+            runnable.append(name)
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in [v for v in os.environ if v.startswith("TRACKING_")]:
+            patch.delenv(variable)
+        with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
+            futures = {name: pool.submit(run_scenario, name, base) for name in runnable}
+            for name, future in futures.items():
+                results[name] = future.result()
+        yield results
+
+
+@pytest.mark.parametrize("name", list(scenarios()))
+def test_readme_scenario(name: str, readme_runs: dict[str, list[str] | str]) -> None:
+    result = readme_runs[name]
+    if isinstance(result, str):
+        pytest.skip(result)
+    assert not result, "README output differs:\n\n" + "\n\n".join(result)
 
 
 # -- the README's own rules ----------------------------------------------------------------------
