@@ -8,17 +8,19 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from history_helpers import sp_history
+from history_helpers import delivery, sp_history
 
 from tracking_service.estimator.estimate import (
     Destination,
     EstimateInputError,
     Estimator,
     Item,
+    LaneBasis,
     OptionEstimate,
     delivery_window,
     processing_day,
 )
+from tracking_service.estimator.history import LaneQuery
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
 from tracking_service.estimator.rules import load_rules, parse_rules
 from tracking_service.settings import bundled_rules_path
@@ -333,9 +335,22 @@ def test_history_gives_window_and_percentiles(br: Estimator, br_history: OptionH
     # ordered Tue 5 Nov, handed over Wed 6 Nov: 2 delivery days for half of the parcels
     assert dict(standard.percentiles)[50] == date(2024, 11, 8)
     assert standard.latest == dict(standard.percentiles)[85]
-    basis = standard.explanation[1]
-    assert basis.startswith("basis: history: 300 past deliveries on transit lane ")
-    assert "RJ" in basis
+    # for a shopper: the rules' steps up to the ship date, then the history in words
+    assert standard.explanation[:3] == (
+        "ordered before the 15:00 cutoff in America/Sao_Paulo: processed Tue 5 Nov",
+        "1 handling day",
+        "ships Wed 6 Nov",
+    )
+    basis = standard.explanation[3]
+    assert basis.startswith("based on 300 recent deliveries from SP to RJ ")
+    assert "data up to Sun 3 Nov 2024: 85% arrive by Tue 12 Nov, half by Fri 8 Nov" in basis
+    assert standard.explanation[-1] == "basis: history (past deliveries, stated at 85%)"
+    assert not any("t:" in step or "h:" in step for step in standard.explanation)
+    # the lane ids are for machines, in their own field
+    assert standard.lanes == (
+        LaneBasis("handling", "h:postal BR SP 03178", 300),
+        LaneBasis("transit", "t:postal * BR SP BR RJ 200", 300),
+    )
     # the rules still say when it is processed and until when the promise holds
     assert standard.explanation[0].startswith("ordered before the 15:00 cutoff")
     assert standard.order_by == datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
@@ -344,6 +359,7 @@ def test_history_gives_window_and_percentiles(br: Estimator, br_history: OptionH
         assert options[code].basis == "rules"
         assert options[code].percentiles == ()
         assert options[code].explanation[-1].startswith("basis: rules")
+        assert options[code].lanes == ()
 
 
 def test_history_after_the_cutoff_holds_until_midnight(
@@ -420,3 +436,103 @@ def test_result_is_plain_data(us: Estimator) -> None:
     e = result.estimates[0]
     assert replace(e, confidence=0.5).confidence == 0.5
     assert all(x.order_by.tzinfo is UTC for x in result.estimates)
+
+
+# --- explanations for a shopper, and windows that respect the rules --------------------------
+
+
+def test_a_pre_order_explains_only_the_days_that_moved_it(us: Estimator) -> None:
+    order = datetime(2026, 11, 23, 10, 0, tzinfo=NY)  # Mon 23 Nov, Thanksgiving is Thu 26 Nov
+    ready_15 = [Item("BOOK-PRE", 1, available_on=date(2026, 12, 15))]
+    for e in us.estimate(destination=MANHATTAN, order_time=order, items=ready_15).estimates:
+        assert e.ship_date >= date(2026, 12, 15)
+        assert not any("Thanksgiving" in step for step in e.explanation), e.explanation
+    # a closed day from the ready day on does move it, and is explained
+    ready_25 = [Item("BOOK-PRE", 1, available_on=date(2026, 12, 25))]
+    next_day = by_option(us, order, MANHATTAN, items=ready_25)["next-day"]
+    assert next_day.explanation[:3] == (
+        "items ready on Fri 25 Dec: processed Mon 28 Dec",
+        "Christmas Day Fri 25 Dec skipped at nyc-queens",
+        "ships Mon 28 Dec",
+    )
+    # an order in stock still names the holiday its processing waits for
+    in_stock = by_option(us, datetime(2026, 11, 25, 15, 0, tzinfo=NY), MANHATTAN)["next-day"]
+    assert "Thanksgiving Day Thu 26 Nov skipped at nyc-queens" in in_stock.explanation
+
+
+def sao_paulo_history() -> OptionHistories:
+    """Unlabelled parcels within the city of Sao Paulo, handed over a few hours after the order
+    and delivered the next day or the one after: history faster than the rules' handling."""
+    records = [
+        delivery(
+            f"sp{i}",
+            datetime(2026, 1, 5, 10, tzinfo=SP) + timedelta(days=i),
+            (1, 1, 2)[i % 3],
+            handling=timedelta(hours=5),
+            dest_subdivision="SP",
+            dest_postal="01310-100",
+        )
+        for i in range(300)
+    ]
+    rules = load_rules(bundled_rules_path("br_shop.toml"))
+    return build_option_histories(
+        rules, records, now=datetime(2026, 11, 1, tzinfo=UTC), warm_up=False
+    )
+
+
+def test_history_never_starts_before_the_minimum_transit(br: Estimator) -> None:
+    history = sao_paulo_history()
+    order = datetime(2027, 2, 5, 16, 0, tzinfo=SP)  # Fri after the cutoff; Carnival 8-9 Feb
+    paulista = Destination("BR", "01310-100")
+    standard = by_option(br, order, paulista, history=history, options=["standard"])["standard"]
+    rules = by_option(br, order, paulista, options=["standard"])["standard"]
+    assert standard.basis == "history"
+    assert standard.zone == "sp-capital"
+    assert standard.ship_date == date(2027, 2, 11)  # Thu, after Carnival and Ash Wednesday
+    # on its own the history would promise before the carrier has the parcel
+    alone = history.window("standard", "sp-capital", standard_query(br), date(2027, 2, 5), 0.85)
+    assert alone is not None and alone.earliest <= standard.ship_date
+    # ship date plus the option's minimum transit (1 delivery day) is the rules' earliest
+    assert rules.earliest == date(2027, 2, 12)
+    assert standard.earliest == date(2027, 2, 12)
+    assert standard.latest >= standard.earliest
+    assert all(day >= standard.earliest for _, day in standard.percentiles)
+    assert "not before 1 delivery day after it ships" in standard.explanation[-2]
+    assert "ships Thu 11 Feb" in standard.explanation
+    assert "Carnival Mon 8 Feb skipped at sp-mooca" in standard.explanation
+
+
+def standard_query(br: Estimator) -> LaneQuery:
+    origin = br.rules.origins[0]
+    return LaneQuery(
+        origin.country, origin.subdivision, origin.postal_code, "BR", "SP", "01310-100",
+        origin_id=origin.id,
+    )  # fmt: skip
+
+
+def test_history_keeps_the_holiday_steps(br: Estimator, br_history: OptionHistories) -> None:
+    when = datetime(2024, 11, 14, 16, tzinfo=SP)  # Thu after the cutoff; Fri 15 Nov a holiday
+    standard = by_option(br, when, RIO, history=br_history)["standard"]
+    assert standard.basis == "history"
+    assert standard.explanation[:4] == (
+        "ordered after the 15:00 cutoff in America/Sao_Paulo: processed Mon 18 Nov",
+        "Republic Proclamation Day Fri 15 Nov skipped at sp-mooca",
+        "1 handling day",
+        "ships Tue 19 Nov",
+    )
+    assert (
+        "National Day of Zumbi and Black Awareness Wed 20 Nov skipped (no correios delivery)"
+        in standard.explanation
+    )
+
+
+def test_full_width_postal_code_is_the_ascii_one(us: Estimator) -> None:
+    when = datetime(2024, 3, 5, 10, tzinfo=NY)
+    full_width = us.estimate(
+        destination=Destination("US", "\uff11\uff10\uff10\uff10\uff11"), order_time=when
+    )
+    ascii_ = us.estimate(destination=MANHATTAN, order_time=when)
+    assert full_width.destination == ascii_.destination
+    assert full_width.destination.postal_code == "10001"
+    assert full_width.destination.zones == ("nyc", "northeast")
+    assert full_width.estimates == ascii_.estimates

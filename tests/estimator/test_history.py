@@ -16,8 +16,11 @@ from tracking_service.estimator.history import (
     LaneQuery,
     LevelCorrector,
     RulesPrior,
+    describe_lane,
     distance_km,
+    handling_chain,
     holiday_calendars,
+    lane_in_words,
     transit_chain,
 )
 from tracking_service.estimator.records import Delivery
@@ -473,3 +476,31 @@ def test_handling_lanes_can_shrink_less_than_transit_lanes() -> None:
     assert same_day_share(1.0) > 0.8 > same_day_share(None) > same_day_share(100.0)
     with pytest.raises(ValueError):
         HistoryConfig(handling_prior_strength=0)
+
+
+def test_lanes_in_words_for_a_shopper() -> None:
+    cfg = HistoryConfig(
+        transit_levels=("dest_postal_fine", "dest_postal", "dest_subdivision", "distance"),
+        handling_levels=("origin_id", "origin_postal", "origin_subdivision", "origin_country"),
+    )
+    q = LaneQuery("BR", "SP", "01310", "BR", "RJ", "20040", origin_id="sp-mooca", distance_km=360)
+    assert [lane_in_words(k) for k in transit_chain(q, cfg)] == [
+        "from SP to RJ (postal codes starting 20040)",
+        "from SP to RJ (postal codes starting 200)",
+        "from SP to RJ",
+        "within BR over a similar distance",
+        "",
+    ]
+    assert [lane_in_words(k) for k in handling_chain(q, cfg)] == [
+        "from sp-mooca",
+        "from SP",
+        "from SP",
+        "from BR",
+        "",
+    ]
+    weekday = transit_chain(q, replace(cfg, handoff_weekday=True), 0)[0]
+    assert (
+        lane_in_words(weekday)
+        == "from SP to RJ (postal codes starting 20040) handed over on a Monday"
+    )
+    assert describe_lane(weekday).startswith("t:weekday 0 t:fine")

@@ -50,7 +50,7 @@ from tracking_service.estimator.calendar import (
     origin_calendar,
     roll_forward,
 )
-from tracking_service.estimator.history import HistoryWindow, LaneQuery
+from tracking_service.estimator.history import HistoryWindow, LaneQuery, lane_in_words
 from tracking_service.estimator.lru import Lru
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.postal import (
@@ -94,6 +94,16 @@ class ResolvedDestination:
 
 
 @dataclass(frozen=True, slots=True)
+class LaneBasis:
+    """A lane a history-based window rests on, for machines (the explanation says it in words):
+    which part of the journey it measures, its id, and how many delivered records it holds."""
+
+    part: Literal["handling", "transit"]
+    lane: str  # e.g. "t:postal * BR SP BR RJ 200"
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
 class OptionEstimate:
     option: str
     name: str
@@ -110,6 +120,7 @@ class OptionEstimate:
     explanation: tuple[str, ...]
     basis: Basis = "rules"
     percentiles: tuple[tuple[int, date], ...] = ()  # (p, local date), with history only
+    lanes: tuple[LaneBasis, ...] = ()  # the lanes of a history-based window (handling, transit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +442,7 @@ class Estimator:
                     rules_outcome, (window_key, win), as_of = outcome, found, history.as_of
                     outcome = history.memo(
                         (key, window_key),
-                        lambda: _with_history(rules_outcome, win, as_of, local),  # noqa: B023
+                        lambda: self._with_history(key, rules_outcome, win, as_of, local),  # noqa: B023
                     )
             estimates.append(outcome)
         return _Answer(origin_rules.id, dest, tuple(estimates), tuple(unavailable))
@@ -451,30 +462,46 @@ class Estimator:
                 out.append(option)
         return out
 
-    def _compute(self, key: _Key) -> OptionEstimate:
+    def _shipping(self, key: _Key) -> tuple[date, list[str]]:
+        """The planned ship date and the steps that explain it: processing, the warehouse's
+        closed days that moved it, handling days, the ship date."""
         origin = self.rules.origin(key.origin)
         assert origin is not None
         option = self._options[key.option]
         cal = self._origin_cals[origin.id]
-        tz = self._tz[origin.id]
         cutoff = option.cutoff or origin.cutoff
         handling = (
             option.handling_days if option.handling_days is not None else origin.handling_days
         )
-        transit = next(t for t in option.transit if t.zone == key.zone)
-        t_min, t_max = transit.min, transit.max
-
         processing = key.processing
         ship = ship_date(cal, processing.day, handling)
-        dcal = self.delivery_calendar(option.code, key.country, key.subdivision)
-        earliest, latest = delivery_window(ship, t_min, t_max, dcal)
-
         steps = [_processing_step(origin, cutoff, key.order_day, processing, key.ready_on)]
-        for day, name in closures_between(cal, key.order_day, ship):
+        # only the closed days that moved the date: for a pre-order those from the day its
+        # items are ready (that day included: closed, it moves processing), not the order's
+        since = key.order_day
+        if processing.reason == "items_ready" and key.ready_on is not None:
+            since = key.ready_on - timedelta(days=1)
+        for day, name in closures_between(cal, since, ship):
             steps.append(f"{name} {format_day(day)} skipped at {origin.id}")
         if handling:
             steps.append(f"{handling} handling day{'s' if handling > 1 else ''}")
         steps.append(f"ships {format_day(ship)}")
+        return ship, steps
+
+    def _compute(self, key: _Key) -> OptionEstimate:
+        origin = self.rules.origin(key.origin)
+        assert origin is not None
+        option = self._options[key.option]
+        tz = self._tz[origin.id]
+        cutoff = option.cutoff or origin.cutoff
+        transit = next(t for t in option.transit if t.zone == key.zone)
+        t_min, t_max = transit.min, transit.max
+
+        processing = key.processing
+        ship, steps = self._shipping(key)
+        dcal = self.delivery_calendar(option.code, key.country, key.subdivision)
+        earliest, latest = delivery_window(ship, t_min, t_max, dcal)
+
         for day, name in closures_between(dcal, ship, latest):
             steps.append(f"{name} {format_day(day)} skipped (no {option.carrier} delivery)")
         if t_max == 0:
@@ -504,6 +531,82 @@ class Estimator:
             explanation=tuple(steps),
         )
 
+    def _with_history(
+        self,
+        key: _Key,
+        rules: OptionEstimate,
+        win: HistoryWindow,
+        as_of: datetime | None,
+        order_local: datetime,
+    ) -> OptionEstimate:
+        """The rules' outcome with the window, level and percentiles measured on history.
+
+        The rules still give the processing day, the ship date and the cutoff, and their
+        steps stay in the explanation. No date is before the ship date plus the option's
+        minimum transit (the rules' `earliest`): the history's handling part is read from the
+        order date and knows neither the cutoff nor the warehouse's closed days, so alone it
+        can promise a parcel the carrier does not have yet.
+
+        The history window is read for the order's local date, so it holds until the end of
+        that day at most: `order_by` is the earlier of the rules' cutoff and local midnight.
+        """
+        option = self._options[key.option]
+        ship, steps = self._shipping(key)
+        earliest = max(win.earliest, rules.earliest)
+        latest = max(win.latest, earliest)
+        pct = tuple((p, max(day, earliest)) for p, day in sorted(win.percentiles.items()))
+        dcal = self.delivery_calendar(option.code, key.country, key.subdivision)
+        for day, name in closures_between(dcal, ship, latest):
+            steps.append(f"{name} {format_day(day)} skipped (no {option.carrier} delivery)")
+        steps.append(_history_step(win, as_of, latest, dict(pct).get(50)))
+        arrives = f"arrives {_range(earliest, latest)}"
+        if earliest > win.earliest:
+            t_min = next(t.min for t in option.transit if t.zone == key.zone)
+            after = "it ships" if t_min == 0 else f"{_days(t_min, t_min)} after it ships"
+            arrives += f" (not before {after})"
+        steps.append(arrives)
+        steps.append(f"basis: history (past deliveries, stated at {win.confidence:.0%})")
+        midnight = datetime.combine(
+            order_local.date() + timedelta(days=1), time(0), tzinfo=order_local.tzinfo
+        ).astimezone(UTC)
+        both = (
+            LaneBasis("handling", win.handling.lane, win.handling.records),
+            LaneBasis("transit", win.transit.lane, win.transit.records),
+        )
+        lanes = tuple(lane for lane in both if lane.records)
+        return replace(
+            rules,
+            earliest=earliest,
+            latest=latest,
+            confidence=win.confidence,
+            order_by=min(rules.order_by, midnight),
+            explanation=tuple(steps),
+            basis="history",
+            percentiles=pct,
+            lanes=lanes,
+        )
+
+
+def _history_step(
+    win: HistoryWindow, as_of: datetime | None, latest: date, median: date | None
+) -> str:
+    """What the history says, in words: how many deliveries, from where to where."""
+    if win.transit.records:
+        words = lane_in_words(win.transit.key)
+        based = f"based on {win.transit.records:,} recent deliveries {words}"
+    else:
+        words = lane_in_words(win.handling.key)
+        based = (
+            f"based on {win.handling.records:,} recent orders shipped {words} "
+            "and the configured transit days"
+        )
+    data = f", data up to {format_day(as_of.date())} {as_of.year}" if as_of else ""
+    half = f", half by {format_day(median)}" if median else ""
+    return (
+        " ".join(based.split())
+        + f"{data}: {win.confidence:.0%} arrive by {format_day(latest)}{half}"
+    )
+
 
 def _lane_query(origin: Origin, dest: ResolvedDestination) -> LaneQuery:
     return LaneQuery(
@@ -514,45 +617,6 @@ def _lane_query(origin: Origin, dest: ResolvedDestination) -> LaneQuery:
         dest_subdivision=dest.subdivision,
         dest_postal_code=dest.postal_code,
         origin_id=origin.id,
-    )
-
-
-def _with_history(
-    rules: OptionEstimate,
-    win: HistoryWindow,
-    as_of: datetime | None,
-    order_local: datetime,
-) -> OptionEstimate:
-    """The rules' outcome with the window, level and percentiles measured on history.
-
-    The history window is read for the order's local date, so it holds until the end of that
-    day at most: `order_by` is the earlier of the rules' cutoff and local midnight.
-    """
-    midnight = datetime.combine(
-        order_local.date() + timedelta(days=1), time(0), tzinfo=order_local.tzinfo
-    ).astimezone(UTC)
-    pct = tuple(sorted(win.percentiles.items()))
-    median = dict(pct).get(50)
-    data = f", data up to {format_day(as_of.date())} {as_of.year}" if as_of else ""
-    steps = [
-        rules.explanation[0],
-        f"basis: history: {win.transit.records:,} past deliveries on transit lane "
-        f"{win.transit.lane}, {win.handling.records:,} on handling lane {win.handling.lane}"
-        f"{data}",
-        f"{win.confidence:.0%} of such deliveries arrive by {format_day(win.latest)} "
-        f"(quantile {win.level:.3f} after calibration)"
-        + (f", half by {format_day(median)}" if median else "")
-        + f": arrives {_range(win.earliest, win.latest)}",
-    ]
-    return replace(
-        rules,
-        earliest=win.earliest,
-        latest=win.latest,
-        confidence=win.confidence,
-        order_by=min(rules.order_by, midnight),
-        explanation=tuple(steps),
-        basis="history",
-        percentiles=pct,
     )
 
 

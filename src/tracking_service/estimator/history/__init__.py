@@ -66,6 +66,7 @@ from tracking_service.estimator.history.lanes import (
     describe_lane,
     distance_km,
     handling_chain,
+    lane_in_words,
     observe,
     transit_chain,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "distance_km",
     "handling_chain",
     "holiday_calendars",
+    "lane_in_words",
     "observe",
     "ship_days",
     "transit_chain",

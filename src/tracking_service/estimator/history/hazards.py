@@ -97,7 +97,7 @@ def chain_use(
     for key in chain:
         counts = counts_of(key)
         if counts is not None and counts.use is not None:
-            return LaneUse(describe_lane(key), counts.use.records, counts.use.weight)
+            return LaneUse(describe_lane(key), counts.use.records, counts.use.weight, key)
     return LaneUse("rules", 0, 0.0)
 
 

@@ -134,9 +134,51 @@ def transit_chain(q: LaneQuery, cfg: HistoryConfig, weekday: int | None = None) 
 
 
 def describe_lane(key: LaneKey) -> str:
-    """A lane key in words, for explanations: `transit SP,BR -> BR,RJ 240`."""
+    """A lane key as one string, its id for machines: `t:postal * BR SP BR RJ 200`."""
     kind, *parts = key
     return f"{kind} " + " ".join("*" if p is None else str(p) for p in parts)
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def lane_in_words(key: LaneKey) -> str:
+    """Where a lane's parcels went, for a shopper: `from SP to RJ`, `from SP to RJ (postal
+    codes starting 200)`, `within BR over a similar distance`; empty for a root lane (every
+    parcel of the option). A state is named by its code, a place without one by its country.
+    """
+    kind = key[0] if key else None
+
+    def place(country: str | None, subdivision: str | None) -> str:
+        return subdivision or country or "anywhere"
+
+    if kind == "t:weekday":
+        inner = lane_in_words(key[2:])
+        day = _WEEKDAYS[int(key[1] or 0) % 7]
+        return f"{inner} handed over on a {day}".strip()
+    if kind in ("t:fine", "t:postal"):
+        _, _, oc, osub, dc, dsub, prefix = key
+        return f"from {place(oc, osub)} to {place(dc, dsub)} (postal codes starting {prefix})"
+    if kind == "t:sub":
+        _, _, oc, osub, dc, dsub = key
+        return f"from {place(oc, osub)} to {place(dc, dsub)}"
+    if kind == "t:subdist":
+        _, _, dc, dsub, _ = key
+        return f"to {place(dc, dsub)} over a similar distance"
+    if kind == "t:dist":
+        _, _, oc, dc, _ = key
+        where = f"within {oc}" if oc == dc else f"from {oc} to {dc}"
+        return f"{where} over a similar distance"
+    if kind == "t:country":
+        _, _, oc, osub, dc = key
+        return f"from {place(oc, osub)} to anywhere in {dc}"
+    if kind in ("h:postal", "h:sub"):
+        return f"from {place(key[1], key[2])}"
+    if kind == "h:id":
+        return f"from {key[2]}"
+    if kind == "h:country":
+        return f"from {key[1]}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +219,4 @@ class LaneUse:
     lane: str
     records: int
     weight: float  # recency-weighted records at estimate time
+    key: LaneKey = ()  # the lane's key (`lane` is its id); empty for "rules"
