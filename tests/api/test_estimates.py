@@ -73,6 +73,7 @@ async def test_estimate_thanksgiving(us: httpx.AsyncClient) -> None:
         "explanation": next_day["explanation"],
         "basis": "rules",
         "percentiles": None,
+        "lanes": [],
     }
     assert "Thanksgiving Day Thu 26 Nov skipped at nyc-queens" in next_day["explanation"]
     assert body["unavailable"] == []

@@ -102,16 +102,23 @@ async def test_history_estimate(client: httpx.AsyncClient) -> None:
     assert standard["earliest"] <= pct["p50"] <= standard["latest"] <= pct["p99"]
     assert standard["latest"] > "2024-11-06"
     basis = next(x for x in standard["explanation"] if x.startswith("basis:"))
+    assert basis == "basis: history (past deliveries, stated at 85%)"
     # a third of the parcels went to CEPs 200xx: the most specific transit lane with records;
     # no parcel left from the warehouse's own CEP prefix: handling is the state's lane
-    assert basis.startswith("basis: history: 100 past deliveries on transit lane t:postal ")
-    assert "BR SP BR RJ 200" in basis
-    assert "300 on handling lane h:sub BR SP" in basis
+    words = "based on 100 recent deliveries from SP to RJ (postal codes starting 200)"
+    assert any(step.startswith(words) for step in standard["explanation"])
+    assert "ships Wed 6 Nov" in standard["explanation"]
+    assert not any("t:" in step or "h:" in step for step in standard["explanation"])
+    assert standard["lanes"] == [
+        {"part": "handling", "lane": "h:sub BR SP", "records": 300},
+        {"part": "transit", "lane": "t:postal * BR SP BR RJ 200", "records": 100},
+    ]
     # the options that do not learn from unlabelled parcels stay on their rules
     for code in ("express", "economy"):
         assert options[code]["basis"] == "rules"
         assert options[code]["percentiles"] is None
         assert options[code]["explanation"][-1].startswith("basis: rules")
+        assert options[code]["lanes"] == []
 
 
 async def test_higher_confidence_never_gives_an_earlier_latest(
@@ -156,7 +163,8 @@ async def test_history_status_and_refresh(database_url: str, tmp_path: Path) -> 
         unchanged = (await client.post("/v1/history/refresh", headers=auth)).json()
         assert unchanged["rebuilt"] is False
         before = await estimate(client)
-        assert "67 past deliveries on transit lane" in before["standard"]["explanation"][1]
+        assert before["standard"]["lanes"][1]["records"] == 67
+        assert any("based on 67 recent deliveries" in x for x in before["standard"]["explanation"])
 
         await insert(database_url, deliveries(200, 100))  # e.g. import-history meanwhile
         assert (await estimate(client)) == before  # served from the snapshot until a refresh
@@ -164,7 +172,8 @@ async def test_history_status_and_refresh(database_url: str, tmp_path: Path) -> 
         assert grown["rebuilt"] is True
         assert grown["records"] == 300
         after = (await estimate(client))["standard"]
-        assert "100 past deliveries on transit lane" in after["explanation"][1]
+        assert after["lanes"][1]["records"] == 100
+        assert any("based on 100 recent deliveries" in x for x in after["explanation"])
 
 
 async def test_empty_history_serves_the_rules(database_url: str, tmp_path: Path) -> None:
