@@ -435,3 +435,43 @@ async def test_a_refused_batch_is_retried_number_by_number(
     assert isinstance(outcomes[good], TrackingResult)
     assert isinstance(outcomes[other], TrackingFailure)
     assert route.call_count == 3
+
+
+@pytest.mark.parametrize("http_status", [200, 400, 401, 403])
+async def test_fedex_invalid_jwt_refreshes_the_token_whatever_the_status(
+    http_status: int, mock: respx.MockRouter, sleep: RecordingSleep
+) -> None:
+    """FedEx answers a dead token with "The given JWT is invalid", not always as a 401."""
+    kit = KITS["fedex"]
+    token_server = serve_tokens(mock, kit)
+    good = NUMBERS["fedex"][0]
+    invalid = httpx.Response(
+        http_status,
+        json={"errors": [{"code": "NOT.AUTHORIZED.ERROR", "message": "The given JWT is invalid."}]},
+    )
+    route = track_route(mock, kit).mock(side_effect=[invalid, kit.handler({good})])
+    adapter = adapter_for("fedex", carrier_settings(), None, sleep=sleep)
+    outcome = (await adapter.track([good]))[good]
+    await adapter.aclose()
+    assert isinstance(outcome, TrackingResult), outcome
+    assert len(token_server.requests) == 2
+    assert [bearer(c.request) for c in route.calls] == ["Bearer tok-1", "Bearer tok-2"]
+
+
+async def test_fedex_invalid_jwt_twice_is_auth_failed(
+    mock: respx.MockRouter, sleep: RecordingSleep
+) -> None:
+    kit = KITS["fedex"]
+    serve_tokens(mock, kit)
+    good = NUMBERS["fedex"][0]
+    track_route(mock, kit).mock(
+        return_value=httpx.Response(
+            200, json={"errors": [{"code": "X", "message": "The given JWT is invalid"}]}
+        )
+    )
+    adapter = adapter_for("fedex", carrier_settings(), None, sleep=sleep)
+    outcome = (await adapter.track([good]))[good]
+    await adapter.aclose()
+    assert isinstance(outcome, TrackingFailure)
+    assert outcome.kind is FailureKind.AUTH_FAILED
+    assert "The given JWT is invalid" in outcome.message

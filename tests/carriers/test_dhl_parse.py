@@ -17,7 +17,7 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.dhl.parse import parse_track_response
 from tracking_service.carriers.status import Status
 
-from .parse_helpers import assert_status_family, load_fixture, official_spec
+from .parse_helpers import load_fixture, official_spec
 
 PARCEL = "00340434292135100186"
 
@@ -30,23 +30,6 @@ def result(name: str, number: str = PARCEL) -> TrackingResult:
     outcome = parse_track_response(number, 200, load(name))
     assert isinstance(outcome, TrackingResult), outcome
     return outcome
-
-
-@pytest.mark.parametrize(
-    ("name", "number", "status", "raw_code"),
-    [
-        ("info_received.json", PARCEL, Status.INFO_RECEIVED, "pre-transit"),
-        ("in_transit.json", PARCEL, Status.IN_TRANSIT, "transit"),
-        ("out_for_delivery.json", PARCEL, Status.OUT_FOR_DELIVERY, "transit"),
-        ("available_for_pickup.json", PARCEL, Status.AVAILABLE_FOR_PICKUP, "delivered"),
-        ("delivered_signature.json", "1234567891", Status.DELIVERED, "delivered"),
-        ("failed_attempt.json", PARCEL, Status.FAILED_ATTEMPT, "transit"),
-        ("exception.json", "1234567890", Status.EXCEPTION, "failure"),
-        ("returned_to_sender.json", PARCEL, Status.RETURNED_TO_SENDER, "transit"),
-    ],
-)
-def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    assert_status_family(result(name, number), "dhl", number, status, raw_code)
 
 
 def test_time_without_offset_is_local_to_a_single_zone_country() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 from rich.console import Console
@@ -111,7 +112,9 @@ def _render(outcome: object) -> str:
 def test_terminal_view_shows_status_estimate_delivery_and_events_newest_first() -> None:
     text = _render(RESULT)
     assert "ups 1Z5R89390357567127: delivered" in text
-    assert "estimated delivery: 2026-01-06 to 2026-01-07" in text
+    assert "estimated delivery" not in text  # nothing left to estimate once delivered
+    in_transit = _render(replace(RESULT, status=Status.IN_TRANSIT, delivered_at=None))
+    assert "estimated delivery: 2026-01-06 to 2026-01-07" in in_transit
     assert "signed by JONES" in text
     assert text.index("Something new") < text.index("Departed from Facility")
     assert "2026-01-05 10:15-05:00" in text

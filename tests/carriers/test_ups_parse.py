@@ -17,7 +17,7 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.status import Status
 from tracking_service.carriers.ups.parse import parse_track_response
 
-from .parse_helpers import assert_status_family, load_fixture, official_spec
+from .parse_helpers import load_fixture, official_spec
 
 
 def load(name: str) -> Any:
@@ -28,23 +28,6 @@ def result(name: str, number: str) -> TrackingResult:
     outcome = parse_track_response(number, 200, load(name))
     assert isinstance(outcome, TrackingResult), outcome
     return outcome
-
-
-@pytest.mark.parametrize(
-    ("name", "number", "status", "raw_code"),
-    [
-        ("info_received.json", "1Z12345E0205271688", Status.INFO_RECEIVED, "003"),
-        ("in_transit.json", "1Z12345E0205271688", Status.IN_TRANSIT, "005"),
-        ("out_for_delivery.json", "1Z12345E0205271688", Status.OUT_FOR_DELIVERY, "021"),
-        ("available_for_pickup.json", "1Z12345E6605272234", Status.AVAILABLE_FOR_PICKUP, "040"),
-        ("delivered_signature.json", "1Z12345E0305271640", Status.DELIVERED, "011"),
-        ("failed_attempt.json", "1Z12345E1305277940", Status.FAILED_ATTEMPT, "022"),
-        ("exception.json", "1Z12345E6205277936", Status.EXCEPTION, "030"),
-        ("returned_to_sender.json", "1Z12345E1505270452", Status.RETURNED_TO_SENDER, "035"),
-    ],
-)
-def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    assert_status_family(result(name, number), "ups", number, status, raw_code)
 
 
 def test_gmt_time_with_dropped_leading_zero_is_padded() -> None:
@@ -208,3 +191,70 @@ def test_official_sample_when_present() -> None:
     # borrows the package's known zone.
     assert parsed.delivered_at == datetime(2022, 1, 26, 21, 30, tzinfo=UTC)
     assert parsed.events[0].occurred_at == datetime(2022, 1, 26, 20, 16, 41, tzinfo=UTC)
+
+
+def _activity(
+    code: str, day: str, clock: str, *, state: str | None, offset: str | None
+) -> dict[str, Any]:
+    address: dict[str, Any] = {"countryCode": "US"}
+    if state:
+        address["stateProvince"] = state
+    activity: dict[str, Any] = {
+        "location": {"address": address},
+        "status": {"type": "I", "description": "Scan", "code": "AR", "statusCode": code},
+        "date": day,
+        "time": clock,
+    }
+    if offset:
+        activity["gmtOffset"] = offset
+    return activity
+
+
+def _answer(*activities: dict[str, Any]) -> dict[str, Any]:
+    package = {"trackingNumber": "1Z12345E0205271688", "activity": list(activities)}
+    return {"trackResponse": {"shipment": [{"package": [package]}]}}
+
+
+def test_a_scan_without_offset_keeps_its_key_when_the_zone_it_borrows_shifts() -> None:
+    """A scan with only "US" borrows the zone of its nearest scan; the next poll brings a newer
+    scan in another zone that is now as near: the instant may move, the key must not."""
+    unzoned = _activity("005", "20240305", "100000", state=None, offset=None)
+    new_york = _activity("038", "20240304", "180000", state="NY", offset="-05:00")
+    los_angeles = _activity("005", "20240305", "230000", state="CA", offset="-08:00")
+    number = "1Z12345E0205271688"
+    first = parse_track_response(number, 200, _answer(unzoned, new_york))
+    second = parse_track_response(number, 200, _answer(los_angeles, unzoned, new_york))
+    assert isinstance(first, TrackingResult) and isinstance(second, TrackingResult)
+    before = next(e for e in first.events if e.location and not e.location.region)
+    after = next(e for e in second.events if e.location and not e.location.region)
+    assert before.occurred_at != after.occurred_at  # the borrowed zone did shift
+    assert before.dedupe_key == after.dedupe_key
+    keys = {e.dedupe_key for e in first.events} - {e.dedupe_key for e in second.events}
+    assert keys == set()  # every scan of the first answer is recognised in the second
+
+
+def test_a_proof_of_delivery_on_a_parcel_not_delivered_gives_no_delivery_instant() -> None:
+    body = load("in_transit.json")
+    package = body["trackResponse"]["shipment"][0]["package"][0]
+    package["deliveryDate"].append({"type": "DEL", "date": "20240306"})
+    package["deliveryTime"] = {"type": "DEL", "endTime": "120000"}
+    package["deliveryInformation"] = {"receivedBy": "SMITH", "location": "Front Door"}
+    parsed = result_of(body, "1Z12345E0205271688")
+    assert parsed.status is Status.IN_TRANSIT
+    assert parsed.delivered_at is None
+
+
+def test_without_a_status_code_the_activity_code_decides() -> None:
+    body = load("out_for_delivery.json")
+    package = body["trackResponse"]["shipment"][0]["package"][0]
+    for status in [package["currentStatus"], *(a["status"] for a in package["activity"])]:
+        status.pop("statusCode", None)
+    parsed = result_of(body, "1Z12345E0205271688")
+    assert parsed.status is Status.OUT_FOR_DELIVERY
+    assert parsed.raw_status_code == "OT"
+
+
+def result_of(body: Any, number: str) -> TrackingResult:
+    outcome = parse_track_response(number, 200, body)
+    assert isinstance(outcome, TrackingResult), outcome
+    return outcome

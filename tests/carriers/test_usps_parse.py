@@ -17,7 +17,7 @@ from tracking_service.carriers.base import (
 from tracking_service.carriers.status import Status
 from tracking_service.carriers.usps.parse import parse_track_response
 
-from .parse_helpers import assert_status_family, load_fixture, official_spec
+from .parse_helpers import load_fixture, official_spec
 
 BATCH = [
     "9400111899223344556679",  # 404 element, 150002
@@ -38,23 +38,6 @@ def result(name: str, number: str) -> TrackingResult:
     outcome = parse_track_response([number], 200, load(name))[number]
     assert isinstance(outcome, TrackingResult), outcome
     return outcome
-
-
-@pytest.mark.parametrize(
-    ("name", "number", "status", "raw_code"),
-    [
-        ("info_received.json", "9400111899223344556600", Status.INFO_RECEIVED, "MA"),
-        ("in_transit.json", "9400111899223344556617", Status.IN_TRANSIT, "10"),
-        ("out_for_delivery.json", "9400111899223344556624", Status.OUT_FOR_DELIVERY, "OF"),
-        ("available_for_pickup.json", "9400111899223344556631", Status.AVAILABLE_FOR_PICKUP, "16"),
-        ("delivered_signature.json", "9270190164917312751089", Status.DELIVERED, "01"),
-        ("failed_attempt.json", "9400111899223344556648", Status.FAILED_ATTEMPT, "02"),
-        ("exception.json", "9400111899223344556655", Status.EXCEPTION, "05"),
-        ("returned_to_sender.json", "9400111899223344556662", Status.RETURNED_TO_SENDER, "09"),
-    ],
-)
-def test_every_status_family(name: str, number: str, status: Status, raw_code: str) -> None:
-    assert_status_family(result(name, number), "usps", number, status, raw_code)
 
 
 def test_gmt_timestamp_is_the_instant_and_events_keep_place_and_text() -> None:

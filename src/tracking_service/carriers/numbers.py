@@ -205,7 +205,8 @@ def _format(carrier: str, raw: Mapping[str, Any]) -> Format:
 
 def load_courier_file(name: str) -> dict[str, Any]:
     path = resources.files(DATA_PACKAGE).joinpath(*DATA_DIR, f"{name}.json")
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 SIMULATED_FORMAT_ID = "simulated"

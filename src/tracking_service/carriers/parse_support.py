@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
-from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracking_service.carriers.base import (
     DeliveryWindow,
@@ -27,6 +25,7 @@ from tracking_service.carriers.base import (
     normalize_number,
 )
 from tracking_service.carriers.status import Status
+from tracking_service.timezones import zone_or_none, zones_by_country
 
 
 def dig(value: object, *path: str | int) -> Any:
@@ -74,11 +73,19 @@ def location(
 
 
 def dedupe_key(
-    carrier: str, number: str, occurred_at: datetime, raw_code: str, where: Location | None
+    carrier: str,
+    number: str,
+    occurred_at: datetime,
+    raw_code: str,
+    where: Location | None,
+    *,
+    local: datetime | None = None,
 ) -> str:
     """Stable across polls: the same scan (instant, code, place) always gives the same key.
 
-    Descriptions are left out on purpose: carriers reword and translate them.
+    Descriptions are left out on purpose: carriers reword and translate them. `local` (naive)
+    replaces the instant for a scan whose zone was guessed: a guess can change between polls,
+    the wall time the carrier wrote cannot.
     """
     place = (
         "|".join(
@@ -87,9 +94,23 @@ def dedupe_key(
         if where
         else ""
     )
-    instant = occurred_at.astimezone(UTC).isoformat()
+    instant = (
+        f"local {local.isoformat()}"
+        if local is not None
+        else occurred_at.astimezone(UTC).isoformat()
+    )
     material = "\x1f".join((carrier, normalize_number(number), instant, raw_code, place.upper()))
     return hashlib.sha1(material.encode("utf-8")).hexdigest()
+
+
+def settled(result: TrackingResult) -> TrackingResult:
+    """Only a delivered parcel has a delivery instant: a proof-of-delivery block or a delivery
+    date on a parcel whose status is not delivered must not claim one. The estimate stays on a
+    delivered result (it tells whether the carrier kept its word); views do not show it
+    (`present.visible_estimate`)."""
+    if result.status is Status.DELIVERED or result.delivered_at is None:
+        return result
+    return replace(result, delivered_at=None)
 
 
 # --- scans, estimates and competing results ------------------------------------------------
@@ -225,29 +246,6 @@ _US_STATE_ZONES = {
 }
 
 
-@lru_cache(maxsize=1)
-def _zones_by_country() -> dict[str, tuple[str, ...]]:
-    table: dict[str, list[str]] = {}
-    try:
-        content = (resources.files("tzdata") / "zoneinfo" / "zone.tab").read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
-        return {}
-    for line in content.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) >= 3:
-            table.setdefault(fields[0], []).append(fields[2])
-    return {country: tuple(zones) for country, zones in table.items()}
-
-
-def _zone(name: str) -> tzinfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def zone_for_place(naive: datetime, country: object, region: object = None) -> tuple[tzinfo, bool]:
     """The zone of a local, offset-less carrier time: (zone, exact).
 
@@ -259,15 +257,15 @@ def zone_for_place(naive: datetime, country: object, region: object = None) -> t
     code = _COUNTRY_ALIASES.get(code, code)
     state = (text(region) or "").upper()
     if code in ("US", "PR", "VI", "GU", "MP", "AS", "") and state in _US_STATE_ZONES:
-        zone = _zone(_US_STATE_ZONES[state])
+        zone = zone_or_none(_US_STATE_ZONES[state])
         if zone is not None:
             return zone, True
     if code in ("PR", "VI", "GU", "MP", "AS") and code in _US_STATE_ZONES:
-        zone = _zone(_US_STATE_ZONES[code])
+        zone = zone_or_none(_US_STATE_ZONES[code])
         if zone is not None:
             return zone, True
-    names = _zones_by_country().get(code, ())
-    zones = [zone for zone in (_zone(name) for name in names) if zone is not None]
+    names = zones_by_country().get(code, ())
+    zones = [zone for zone in (zone_or_none(name) for name in names) if zone is not None]
     if zones:
         offsets = {naive.replace(tzinfo=zone).utcoffset() for zone in zones}
         if len(offsets) == 1:

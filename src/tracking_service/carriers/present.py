@@ -12,7 +12,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tracking_service.carriers.base import Location, TrackingFailure, TrackingOutcome
+from tracking_service.carriers.base import (
+    DeliveryWindow,
+    Location,
+    TrackingFailure,
+    TrackingOutcome,
+    TrackingResult,
+)
+from tracking_service.carriers.status import Status
 
 
 def _location_json(where: Location | None) -> dict[str, str | None] | None:
@@ -30,6 +37,12 @@ def _instant(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def visible_estimate(result: TrackingResult) -> DeliveryWindow | None:
+    """The estimate the terminal view shows: none once the parcel is delivered (the result and
+    its JSON keep the carrier's promise for whoever measures it; a reader has no use for it)."""
+    return None if result.status is Status.DELIVERED else result.estimated_delivery
+
+
 def outcome_to_json(outcome: TrackingOutcome) -> dict[str, Any]:
     """The object `tracking-service track --json` prints (issue 4, "Commands to look one up")."""
     if isinstance(outcome, TrackingFailure):
@@ -38,7 +51,7 @@ def outcome_to_json(outcome: TrackingOutcome) -> dict[str, Any]:
             "tracking_number": outcome.tracking_number,
             "error": {"kind": outcome.kind.value, "message": outcome.message},
         }
-    window = outcome.estimated_delivery
+    window = outcome.estimated_delivery  # the data keeps it; the terminal view hides it
     return {
         "carrier": outcome.carrier,
         "tracking_number": outcome.tracking_number,
@@ -92,8 +105,8 @@ def outcome_view(outcome: TrackingOutcome) -> RenderableType:
             f"  ({outcome.raw_status_code}: {outcome.raw_status_description})",
         )
     ]
-    if outcome.estimated_delivery is not None:
-        window = outcome.estimated_delivery
+    window = visible_estimate(outcome)
+    if window is not None:
         when = (
             window.earliest.isoformat()
             if window.earliest == window.latest

@@ -31,6 +31,7 @@ from tracking_service.carriers.http import (
     decode_json,
     join_url,
 )
+from tracking_service.carriers.parse_support import settled
 from tracking_service.carriers.sim.number import SimNumberError, decode
 from tracking_service.carriers.sim.server import MAX_TRACK_BATCH, create_sim_app
 from tracking_service.carriers.status import Status
@@ -118,22 +119,24 @@ def _result(number: str, raw: Mapping[str, Any]) -> TrackingOutcome:
     status = raw["status"]
     window = raw.get("estimated_delivery")
     delivered_at = raw.get("delivered_at")
-    return TrackingResult(
-        carrier=CODE,
-        tracking_number=number,
-        status=map_status(str(status["code"])),
-        raw_status_code=str(status["code"]),
-        raw_status_description=str(status.get("description") or ""),
-        events=tuple(events),
-        estimated_delivery=(
-            DeliveryWindow(
-                date.fromisoformat(window["earliest"]), date.fromisoformat(window["latest"])
-            )
-            if window
-            else None
-        ),
-        delivered_at=_aware(delivered_at) if delivered_at else None,
-        signed_by=raw.get("signed_by") or None,
+    return settled(
+        TrackingResult(
+            carrier=CODE,
+            tracking_number=number,
+            status=map_status(str(status["code"])),
+            raw_status_code=str(status["code"]),
+            raw_status_description=str(status.get("description") or ""),
+            events=tuple(events),
+            estimated_delivery=(
+                DeliveryWindow(
+                    date.fromisoformat(window["earliest"]), date.fromisoformat(window["latest"])
+                )
+                if window
+                else None
+            ),
+            delivered_at=_aware(delivered_at) if delivered_at else None,
+            signed_by=raw.get("signed_by") or None,
+        )
     )
 
 

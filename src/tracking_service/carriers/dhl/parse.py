@@ -47,6 +47,7 @@ from tracking_service.carriers.parse_support import (
     most_recent,
     oldest_first,
     parse_iso,
+    settled,
     text,
     unreadable,
     window_spanning,
@@ -178,16 +179,18 @@ def _result(number: str, shipment: Mapping[str, Any], piece: str | None) -> Trac
             p for p in (text(dig(signed, "givenName")), text(dig(signed, "familyName"))) if p
         )
         signed_by = text(dig(signed, "name")) or given_family or None
-    return TrackingResult(
-        carrier=CARRIER,
-        tracking_number=number,
-        status=status,
-        raw_status_code=raw_code,
-        raw_status_description=raw_text or "",
-        events=tuple(events),
-        estimated_delivery=_estimate(shipment),
-        delivered_at=delivered_at,
-        signed_by=signed_by,
+    return settled(
+        TrackingResult(
+            carrier=CARRIER,
+            tracking_number=number,
+            status=status,
+            raw_status_code=raw_code,
+            raw_status_description=raw_text or "",
+            events=tuple(events),
+            estimated_delivery=_estimate(shipment),
+            delivered_at=delivered_at,
+            signed_by=signed_by,
+        )
     )
 
 

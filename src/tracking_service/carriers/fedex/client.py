@@ -6,11 +6,13 @@ import re
 import uuid
 from collections.abc import Mapping
 
+import httpx
+
 from tracking_service.carriers.base import TrackingOutcome
 from tracking_service.carriers.edge import HttpCarrierAdapter
 from tracking_service.carriers.fedex.parse import parse_track_response
 from tracking_service.carriers.http import CarrierHttp, decode_json, join_url
-from tracking_service.carriers.oauth import TokenProvider, send_authorized
+from tracking_service.carriers.oauth import TokenProvider, is_unauthorized, send_authorized
 
 
 def track_request_body(numbers: list[str]) -> dict[str, object]:
@@ -19,6 +21,15 @@ def track_request_body(numbers: list[str]) -> dict[str, object]:
         "includeDetailedScans": True,
         "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": n}} for n in numbers],
     }
+
+
+INVALID_JWT = "The given JWT is invalid"
+
+
+def token_refused(response: httpx.Response) -> bool:
+    """FedEx says an expired or revoked token is "The given JWT is invalid", and not always
+    with a 401: that text means "refresh the token" whatever the HTTP status."""
+    return is_unauthorized(response) or INVALID_JWT.lower() in response.text.lower()
 
 
 class FedexCarrier(HttpCarrierAdapter):
@@ -41,6 +52,7 @@ class FedexCarrier(HttpCarrierAdapter):
             "POST",
             join_url(self.base_url, "/track/v1/trackingnumbers"),
             json=track_request_body(numbers),
+            token_refused=token_refused,
             headers={
                 "Accept": "application/json",
                 "X-locale": "en_US",

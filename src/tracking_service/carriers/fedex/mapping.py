@@ -27,8 +27,11 @@ CODES: dict[str, Status] = {
         ),
         Status.IN_TRANSIT,
     ),
+    # Codes of FedEx's newer tracking answers (meanings from their descriptions there; not in
+    # the classic scan-code table): arriving on time / early, on the way, moved, released.
+    **dict.fromkeys(("AO", "AE", "OW", "MD", "RL"), Status.IN_TRANSIT),
     **dict.fromkeys(("OD", "AD", "ED"), Status.OUT_FOR_DELIVERY),
-    **dict.fromkeys(("HL", "HP"), Status.AVAILABLE_FOR_PICKUP),
+    **dict.fromkeys(("HL", "HP", "HA"), Status.AVAILABLE_FOR_PICKUP),  # HA: held, available
     "DL": Status.DELIVERED,
     "DE": Status.EXCEPTION,  # refined by refine_delivery_exception
     **dict.fromkeys(("SE", "DY", "DD", "PD", "CD", "CA"), Status.EXCEPTION),

@@ -49,6 +49,7 @@ from tracking_service.carriers.parse_support import (
     most_recent,
     oldest_first,
     parse_iso,
+    settled,
     text,
     unreadable,
     window_spanning,
@@ -125,6 +126,10 @@ def _entries_by_number(http_status: int, body: object) -> dict[str, list[Mapping
 
 
 def _has_data(result: Mapping[str, Any]) -> bool:
+    """Tracking data we may use: an entry that carries an `error` is a failure even when it
+    also carries a status or scans (FedEx fills them with placeholders then)."""
+    if isinstance(result.get("error"), Mapping):
+        return False
     return isinstance(result.get("latestStatusDetail"), Mapping) or bool(
         dicts(result.get("scanEvents"))
     )
@@ -196,16 +201,18 @@ def _result(number: str, result: Mapping[str, Any]) -> TrackingOutcome:
     signed_by = text(dig(result, "deliveryDetails", "signedByName")) or text(
         dig(result, "deliveryDetails", "receivedByName")
     )
-    return TrackingResult(
-        carrier=CARRIER,
-        tracking_number=number,
-        status=status,
-        raw_status_code=raw_code,
-        raw_status_description=raw_text,
-        events=tuple(events),
-        estimated_delivery=_estimate(result),
-        delivered_at=_delivered_at(result, events),
-        signed_by=signed_by,
+    return settled(
+        TrackingResult(
+            carrier=CARRIER,
+            tracking_number=number,
+            status=status,
+            raw_status_code=raw_code,
+            raw_status_description=raw_text,
+            events=tuple(events),
+            estimated_delivery=_estimate(result),
+            delivered_at=_delivered_at(result, events),
+            signed_by=signed_by,
+        )
     )
 
 

@@ -24,9 +24,8 @@ import json
 import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tracking_service.carriers.sim.number import (
     MAX_SERIAL,
@@ -36,6 +35,7 @@ from tracking_service.carriers.sim.number import (
     encode,
 )
 from tracking_service.carriers.sim.timeline import Plan, SimEvent, Snapshot, plan, snapshot_of
+from tracking_service.timezones import zone
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,17 +69,12 @@ class BadRequest(Exception):
         self.detail = detail
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def _event_json(event: SimEvent) -> dict[str, Any]:
     place = event.place
     return {
         "code": event.code,
         "description": event.description,
-        "occurred_at": event.at.astimezone(_zone(place.tz)).isoformat(),
+        "occurred_at": event.at.astimezone(zone(place.tz)).isoformat(),
         "location": {
             "city": place.city,
             "region": place.region,
@@ -107,7 +102,7 @@ def _summary_json(snap: Snapshot) -> dict[str, Any]:
             else None
         ),
         "delivered_at": (
-            delivered.astimezone(_zone(current.place.tz)).isoformat() if delivered else None
+            delivered.astimezone(zone(current.place.tz)).isoformat() if delivered else None
         ),
         "signed_by": snap.signed_by,
     }

@@ -15,10 +15,10 @@ import hashlib
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache, lru_cache
-from zoneinfo import ZoneInfo
+from functools import lru_cache
 
 from tracking_service.carriers.sim.number import Scenario, SimNumber, decode
+from tracking_service.timezones import zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,22 +121,17 @@ IMPORT_GATEWAYS = (
 SIGNERS = ("J. SMITH", "M. GARCIA", "A. NGUYEN", "R. JOHNSON", "L. CHEN", None, None)
 
 
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def _hours(rng: random.Random, low: float, high: float) -> timedelta:
     return timedelta(hours=rng.uniform(low, high))
 
 
 def next_local(after: datetime, place: Place, at: time, rng: random.Random) -> datetime:
     """The first `at` (local, plus up to an hour of jitter) after `after`, skipping Sundays."""
-    zone = _zone(place.tz)
-    local = after.astimezone(zone)
+    local_zone = zone(place.tz)
+    local = after.astimezone(local_zone)
     day = local.date()
     while True:
-        candidate = datetime.combine(day, at, tzinfo=zone) + _hours(rng, 0, 1)
+        candidate = datetime.combine(day, at, tzinfo=local_zone) + _hours(rng, 0, 1)
         if candidate > local and candidate.weekday() != 6:
             return candidate.astimezone(after.tzinfo)
         day += timedelta(days=1)
@@ -271,7 +266,7 @@ def _sim_plan(sim: SimNumber) -> _SimPlan:
 def _window(delivery: datetime | None, place: Place, spread: int) -> Window | None:
     if delivery is None:
         return None
-    day = delivery.astimezone(_zone(place.tz)).date()
+    day = delivery.astimezone(zone(place.tz)).date()
     return Window(day, day + timedelta(days=spread))
 
 

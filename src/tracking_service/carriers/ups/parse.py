@@ -43,10 +43,12 @@ from tracking_service.carriers.parse_support import (
     location,
     oldest_first,
     parse_offset,
+    settled,
     text,
     unreadable,
     zone_for_place,
 )
+from tracking_service.carriers.status import Status
 from tracking_service.carriers.ups.mapping import map_status
 
 CARRIER = "ups"
@@ -112,7 +114,7 @@ def _result(number: str, package: Mapping[str, Any]) -> TrackingOutcome:
     events = _events(number, activities)
     current = package.get("currentStatus")
     if isinstance(current, Mapping) and (current.get("type") or current.get("statusCode")):
-        status = map_status(text(current.get("type")), text(current.get("statusCode")))
+        status = _map(current)
         raw_code = _raw_code(current)
         raw_text = text(current.get("description")) or text(
             current.get("simplifiedTextDescription")
@@ -127,18 +129,19 @@ def _result(number: str, package: Mapping[str, Any]) -> TrackingOutcome:
             FailureKind.BAD_RESPONSE,
             f"UPS package has neither a current status nor activities: {describe(package)}",
         )
-    delivered_at = _delivered_at(package, events)
     signed_by = text(dig(package, "deliveryInformation", "receivedBy"))
-    return TrackingResult(
-        carrier=CARRIER,
-        tracking_number=number,
-        status=status,
-        raw_status_code=raw_code,
-        raw_status_description=raw_text or "",
-        events=tuple(events),
-        estimated_delivery=_estimate(package),
-        delivered_at=delivered_at,
-        signed_by=signed_by,
+    return settled(
+        TrackingResult(
+            carrier=CARRIER,
+            tracking_number=number,
+            status=status,
+            raw_status_code=raw_code,
+            raw_status_description=raw_text or "",
+            events=tuple(events),
+            estimated_delivery=_estimate(package),
+            delivered_at=_delivered_at(package, events),
+            signed_by=signed_by,
+        )
     )
 
 
@@ -159,33 +162,49 @@ def _events(number: str, activities: list[Mapping[str, Any]]) -> list[TrackingEv
             dig(address, "postalCode"),
             dig(address, "countryCode") or dig(address, "country"),
         )
-        instant = _activity_instant(activity, where)
-        if instant is None:
+        found = _activity_instant(activity, where)
+        if found is None:
             logger.warning("UPS activity without a usable time for %s: %s", number, activity)
             continue
-        timed.append((activity, where, *instant))
+        timed.append((activity, where, found[0], found[1]))
     # A scan with neither GMT time nor offset in a multi-zone country (e.g. "US" alone) borrows
     # the zone of the nearest scan of the same package whose zone is known.
     known = [(i, item[2].tzinfo) for i, item in enumerate(timed) if item[3]]
     listed: list[TrackingEvent] = []
-    for index, (activity, where, instant, exact) in enumerate(timed):
+    for index, (activity, where, when, exact) in enumerate(timed):
+        instant = when
         if not exact and known:
             zone = min(known, key=lambda pair: abs(pair[0] - index))[1]
-            instant = instant.replace(tzinfo=zone)
+            instant = when.replace(tzinfo=zone)
         status_obj = activity.get("status")
         status_obj = status_obj if isinstance(status_obj, Mapping) else {}
         raw_code = _raw_code(status_obj)
         listed.append(
             TrackingEvent(
                 occurred_at=instant,
-                status=map_status(text(status_obj.get("type")), text(status_obj.get("statusCode"))),
+                status=_map(status_obj),
                 raw_code=raw_code,
                 description=text(status_obj.get("description")) or "",
                 location=where,
-                dedupe_key=dedupe_key(CARRIER, number, instant, raw_code, where),
+                # A borrowed zone can change with the next answer's scans: the key of such a
+                # scan is its local wall time, which UPS never changes.
+                dedupe_key=dedupe_key(
+                    CARRIER,
+                    number,
+                    instant,
+                    raw_code,
+                    where,
+                    local=None if exact else when.replace(tzinfo=None),
+                ),
             )
         )
     return oldest_first(listed)  # UPS lists newest first
+
+
+def _map(status: Mapping[str, Any]) -> Status | None:
+    return map_status(
+        text(status.get("type")), text(status.get("statusCode")), text(status.get("code"))
+    )
 
 
 def _hhmmss(value: object) -> tuple[int, int, int] | None:

@@ -21,6 +21,10 @@ EVENT_CODES: dict[str, Status] = {
         ),
         Status.IN_TRANSIT,
     ),
+    # Seen in USPS Tracking 3 answers beside the Pub 199 codes: in transit to the next
+    # facility (T1), arrived at a USPS facility (A1), in transit, arriving late (TL; the parcel
+    # is still moving, so not an exception).
+    **dict.fromkeys(("T1", "A1", "TL"), Status.IN_TRANSIT),
     "OF": Status.OUT_FOR_DELIVERY,
     **dict.fromkeys(("14", "16"), Status.AVAILABLE_FOR_PICKUP),
     **dict.fromkeys(("01", "17", "43"), Status.DELIVERED),

@@ -43,6 +43,7 @@ from tracking_service.carriers.parse_support import (
     oldest_first,
     parse_iso,
     parse_offset,
+    settled,
     text,
     unreadable,
 )
@@ -85,10 +86,10 @@ def _parse_elements(
         message = f"USPS answer is not an array of tracking details: {describe(body)}"
         return fail_all(CARRIER, numbers, FailureKind.BAD_RESPONSE, message)
     by_number: dict[str, Mapping[str, Any]] = {}
-    for element in dicts(body):
-        key = normalize_number(element.get("trackingNumber"))
+    for item in dicts(body):
+        key = normalize_number(item.get("trackingNumber"))
         if key:
-            by_number.setdefault(key, element)
+            by_number.setdefault(key, item)
     outcomes: dict[str, TrackingOutcome] = {}
     for number in numbers:
         key = normalize_number(number)
@@ -217,16 +218,18 @@ def _detail(number: str, detail: Mapping[str, Any]) -> TrackingOutcome:
                 or text(source.get("firm"))
             )
             break
-    return TrackingResult(
-        carrier=CARRIER,
-        tracking_number=number,
-        status=status,
-        raw_status_code=raw_code,
-        raw_status_description=raw_text or "",
-        events=tuple(events),
-        estimated_delivery=_estimate(detail.get("deliveryDateExpectation")),
-        delivered_at=delivered_at,
-        signed_by=signed_by,
+    return settled(
+        TrackingResult(
+            carrier=CARRIER,
+            tracking_number=number,
+            status=status,
+            raw_status_code=raw_code,
+            raw_status_description=raw_text or "",
+            events=tuple(events),
+            estimated_delivery=_estimate(detail.get("deliveryDateExpectation")),
+            delivered_at=delivered_at,
+            signed_by=signed_by,
+        )
     )
 
 
