@@ -194,6 +194,8 @@ def parse_curl(block: Block) -> Request:
         else:
             url = word
     assert url, f"{block.where}: no URL"
+    if body is not None and not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends
     path = "/" + re.sub(r"^(https?://)?[^/]+/?", "", url)
     return Request(method, path, headers, body)
 
