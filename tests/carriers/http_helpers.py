@@ -336,8 +336,19 @@ KITS: dict[str, Kit] = {
 }
 
 NUMBERS = {
-    "ups": ("1Z999AA10123456784", "1Z999AA10000000001"),
-    "fedex": ("123456789012", "999999999999"),
+    "ups": ("1Z999AA10123456784", "1Z999AA10000000006"),  # check digits right
+    "fedex": ("123456789012", "900000000005"),  # check digits right: both reach the carrier
     "usps": ("9400111899223100000001", "9400111899223199999999"),
     "dhl": ("1234567890", "9999999999"),
 }
+
+
+def numbers_like(code: str, count: int) -> list[str]:
+    """`count` distinct numbers shaped like `code`'s first test number that its adapter accepts
+    (right check digit where the adapter checks one)."""
+    from tracking_service.carriers.registry import ADAPTERS
+
+    stem = NUMBERS[code][0][:-4]
+    candidates = (f"{stem}{i:04d}" for i in range(10_000))
+    accepted = (n for n in candidates if ADAPTERS[code].invalid_reason(n) is None)
+    return [next(accepted) for _ in range(count)]

@@ -25,7 +25,15 @@ from tracking_service.carriers.base import (
     TrackingResult,
 )
 
-from .http_helpers import KITS, NUMBERS, Kit, RecordingSleep, adapter_for, carrier_settings
+from .http_helpers import (
+    KITS,
+    NUMBERS,
+    Kit,
+    RecordingSleep,
+    adapter_for,
+    carrier_settings,
+    numbers_like,
+)
 
 OAUTH = ["ups", "fedex", "usps"]
 ALL = ["ups", "fedex", "usps", "dhl"]
@@ -385,7 +393,7 @@ async def test_numbers_are_batched_up_to_the_carriers_limit(
     kit: Kit, adapter: CarrierAdapter, mock: respx.MockRouter
 ) -> None:
     count = adapter.max_batch + 1 if adapter.max_batch > 1 else 3
-    numbers = [f"{NUMBERS[kit.code][0][:-3]}{i:03d}" for i in range(count)]
+    numbers = numbers_like(kit.code, count)
     route = track_route(mock, kit).mock(side_effect=kit.handler(set(numbers)))
     outcomes = await adapter.track(numbers)
     assert all(isinstance(outcomes[n], TrackingResult) for n in numbers)

@@ -97,6 +97,20 @@ async def test_a_malformed_number_is_invalid_before_not_configured(code: str) ->
     assert len(outcomes) == 2
 
 
+async def test_a_wrong_check_digit_is_invalid_before_not_configured() -> None:
+    """A UPS 1Z number with a wrong check digit is a typo: said so first, nothing is called."""
+    unconfigured = build_adapter(bare_settings().carrier_configs()["ups"], None)
+    configured = build_adapter(carrier_settings().carrier_configs()["ups"], None)
+    for adapter in (unconfigured, configured):
+        outcome = (await adapter.track(["1Z5R89390357567128"]))["1Z5R89390357567128"]
+        await adapter.aclose()
+        assert isinstance(outcome, TrackingFailure)
+        assert outcome.kind is FailureKind.INVALID_NUMBER
+        assert "check digit" in outcome.message
+    right = (await unconfigured.track(["1Z5R89390357567127"]))["1Z5R89390357567127"]
+    assert isinstance(right, TrackingFailure) and right.kind is FailureKind.NOT_CONFIGURED
+
+
 def test_unknown_code_is_refused() -> None:
     config = CarrierConfig(code="royalmail", base_url="https://x", base_url_setting="X")
     with pytest.raises(UnknownCarrierError, match="choose one of ups, fedex"):

@@ -20,6 +20,7 @@ from tracking_service.carriers.base import (
     normalize_number,
 )
 from tracking_service.carriers.http import CarrierCallError, CarrierHttp
+from tracking_service.carriers.numbers import CheckDigit, formats, match_format
 from tracking_service.carriers.parse_support import fail_all
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class HttpCarrierAdapter:
     max_batch: int = 1
     number_format: re.Pattern[str] | None = None  # every number the carrier accepts, in full
     number_format_reason: str = ""  # the failure message of a number that does not match
+    # The carrier (as named in `carriers.numbers`) whose formats' check digits are enforced: a
+    # number that fits some of them, each with a wrong check digit, is refused locally.
+    check_digit_carrier: str | None = None
 
     def __init__(self, http: CarrierHttp) -> None:
         self.http = http
@@ -47,6 +51,15 @@ class HttpCarrierAdapter:
         a carrier that is not configured checks numbers the same way."""
         if cls.number_format is not None and not cls.number_format.fullmatch(number):
             return cls.number_format_reason
+        if cls.check_digit_carrier is not None:
+            found = [
+                match
+                for fmt in formats()
+                if fmt.carrier == cls.check_digit_carrier
+                and (match := match_format(number, fmt)) is not None
+            ]
+            if found and all(m.check_digit is CheckDigit.INVALID for m in found):
+                return f"{found[0].format_name} tracking number with a wrong check digit"
         return None
 
     async def _track_batch(self, numbers: list[str]) -> Mapping[str, TrackingOutcome]:

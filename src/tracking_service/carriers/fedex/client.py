@@ -39,6 +39,7 @@ class FedexCarrier(HttpCarrierAdapter):
     max_batch = 30  # trackingInfo: "Maximum limit is 30"
     number_format = re.compile(r"[A-Z0-9]{4,40}")
     number_format_reason = "FedEx tracking numbers are 4 to 40 letters or digits"
+    check_digit_carrier = "fedex"
 
     def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
         super().__init__(http)

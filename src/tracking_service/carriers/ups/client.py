@@ -23,6 +23,7 @@ class UpsCarrier(HttpCarrierAdapter):
     max_batch = 1
     number_format = re.compile(r"[A-Z0-9]{7,34}")
     number_format_reason = "UPS inquiry numbers are 7 to 34 letters or digits"
+    check_digit_carrier = "ups"  # a 1Z number with a wrong check digit is a typo
 
     def __init__(self, base_url: str, http: CarrierHttp, tokens: TokenProvider) -> None:
         super().__init__(http)
