@@ -17,11 +17,14 @@ Convention (in README.md): an HTML comment right before a fenced block says what
 - `<!-- readme-check: skip: REASON -->`: not run (it contacts a real carrier, serves until
   stopped, needs a download ...); the reason is required.
 
-Blocks of one scenario share a directory and environment and run in README order; every other
-block runs in the `default` scenario. `needs=olist` skips the scenario when the Olist sample is
-not on this machine (`../shared/data/olist/deliveries_train.csv.gz` beside the repository; CI
-has it); it is linked into the scenario's directory as `olist_deliveries.csv.gz`, the name the
-README tells a user to give the file they prepare from the public data set.
+Blocks of one scenario share a directory and environment and run in README order; a block
+without a scenario runs on its own, in a fresh directory (`line-N`, N its fence's line).
+Scenarios run side by side (a few at a time), each in README order.
+
+`needs=olist` skips the scenario when the Olist sample is not on this machine
+(`../shared/data/olist/deliveries_train.csv.gz` beside the repository; CI has it); it is linked
+into the scenario's directory as `olist_deliveries.csv.gz`, the name the README tells a user to
+give the file they prepare from the public data set.
 
 Wildcards: in command output, a line `...` stands for any number of lines and `...` inside a
 line for any text; lines are compared without trailing spaces. In a JSON response, the string
@@ -81,7 +84,7 @@ class Block:
 
     @property
     def scenario(self) -> str:
-        return self.options.get("scenario", "default")
+        return self.options.get("scenario", f"line-{self.line}")
 
     @property
     def where(self) -> str:
@@ -412,7 +415,7 @@ def _show(lines: list[str]) -> str:
 def scenarios() -> Iterator[Any]:
     names: dict[str, list[Block]] = {}
     for block in BLOCKS:
-        if block.kind in ("command", "request", "response"):
+        if block.kind in ("command", "request"):
             names.setdefault(block.scenario, []).append(block)
     for name in names:
         yield pytest.param(name, id=name)
@@ -500,7 +503,9 @@ def readme_runs(
     with pytest.MonkeyPatch.context() as patch:
         for variable in [v for v in os.environ if v.startswith("TRACKING_")]:
             patch.delenv(variable)
-        with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
+        # the scenarios with most to do first, a few at a time: the CPU, not waiting, bounds them
+        runnable.sort(key=lambda name: -len(_blocks_of(name)) - 10 * ("olist" in _needs(name)))
+        with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {name: pool.submit(run_scenario, name, base) for name in runnable}
             for name, future in futures.items():
                 results[name] = future.result()
