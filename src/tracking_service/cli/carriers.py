@@ -63,8 +63,8 @@ def track(
         outcome = with_database(settings.database_url, lookup)
     if as_json:
         typer.echo(json.dumps(outcome_to_json(outcome), indent=2, ensure_ascii=False))
-    else:
-        console.print(outcome_view(outcome))
+    else:  # a failure is one line, however long: its message names URLs and settings
+        console.print(outcome_view(outcome), soft_wrap=isinstance(outcome, TrackingFailure))
     raise typer.Exit(1 if isinstance(outcome, TrackingFailure) else 0)
 
 
