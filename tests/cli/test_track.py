@@ -155,8 +155,9 @@ def test_track_unreachable_base_url_names_the_url_and_its_variable(
     get_settings.cache_clear()
     result = runner.invoke(app, ["track", "ups", NUMBERS["ups"][0]])
     assert result.exit_code == 1, result.output
-    text = " ".join(result.stdout.split())
-    assert "http://127.0.0.1:9" in text and "TRACKING_UPS_BASE_URL" in text
+    [line] = [line for line in result.stdout.splitlines() if line.strip()]  # never wrapped
+    assert "unavailable" in line
+    assert "http://127.0.0.1:9" in line and "TRACKING_UPS_BASE_URL" in line
     assert "Traceback" not in result.output
 
 
