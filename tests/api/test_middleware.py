@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -217,15 +218,15 @@ async def test_estimate_route_has_the_guards(tmp_path: Path) -> None:
 def test_default_settings() -> None:
     settings = Settings(_env_file=None)
     assert settings.max_body_bytes == 1024 * 1024
-    assert settings.access_log is True
+    assert settings.access_log is False
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKING_MAX_BODY_BYTES", "4096")
-    monkeypatch.setenv("TRACKING_ACCESS_LOG", "false")
+    monkeypatch.setenv("TRACKING_ACCESS_LOG", "true")
     settings = Settings(_env_file=None)
     assert settings.max_body_bytes == 4096
-    assert settings.access_log is False
+    assert settings.access_log is True
 
 
 # --- access log -------------------------------------------------------------------------------
@@ -276,19 +277,35 @@ async def test_access_log_quotes_a_path_that_would_split_the_line(
     assert 'path="/no where" status=404' in _access_records(caplog)[0].getMessage()
 
 
+class _EmittingThreads(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.threads.add(threading.get_ident())
+
+
 def test_access_log_thread_writes_what_was_queued(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-    access = AccessLog()
-    access.start()
-    assert access.running
-    for i in range(50):
-        access.write((1_700_000_000.0 + i, "GET", f"/n/{i}", 200, 0.5, "-"))
-    access.stop()
+    emitting = _EmittingThreads()
+    logging.getLogger(ACCESS_LOGGER).addHandler(emitting)
+    try:
+        access = AccessLog(pause=0.01)
+        access.start()
+        assert access.running
+        for i in range(50):
+            access.write((1_700_000_000.0 + i, "GET", f"/n/{i}", 200, 0.5, "-"))
+        access.stop()
+    finally:
+        logging.getLogger(ACCESS_LOGGER).removeHandler(emitting)
     assert not access.running
     records = _access_records(caplog)
     assert [r.path for r in records] == [f"/n/{i}" for i in range(50)]  # type: ignore[attr-defined]
     assert records[3].created == 1_700_000_003.0
-    assert {r.threadName for r in records} != {"MainThread"}
+    assert records[3].getMessage() == ("method=GET path=/n/3 status=200 duration_ms=0.50 client=-")
+    # Formatted and written by the listener's thread, not the one that served the requests.
+    assert emitting.threads and threading.get_ident() not in emitting.threads
 
 
 async def test_lifespan_starts_and_stops_the_access_log_thread() -> None:

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
+from tracking_service import errors
 from tracking_service.api.problems import ProblemError, install_problem_handlers, invalid_field
 
 INVALID = "The request is not valid: "
@@ -36,6 +37,10 @@ def _app() -> FastAPI:
     @app.post("/refuse")
     async def refuse(payload: Payload) -> Payload:
         raise invalid_field("body.name", f"{payload.name!r} is taken")
+
+    @app.post("/domain")
+    async def domain(payload: Payload) -> Payload:
+        raise errors.InvalidInput("no such name", field="body.name")
 
     @app.get("/boom")
     async def boom() -> None:
@@ -130,10 +135,11 @@ async def test_invalid_utf8_is_malformed_json_with_its_position(client: httpx.As
 
 
 async def test_every_invalid_request_has_the_same_shape(client: httpx.AsyncClient) -> None:
-    """FastAPI's validation and a route's own refusal read alike."""
+    """FastAPI's validation, a route's own refusal and the domain's InvalidInput read alike."""
     validation = _is_problem(await client.post("/echo", json={"name": "x"}), 422)
     refused = _is_problem(await client.post("/refuse", json={"name": "x", "count": 1}), 422)
-    for body in (validation, refused):
+    domain = _is_problem(await client.post("/domain", json={"name": "x", "count": 1}), 422)
+    for body in (validation, refused, domain):
         assert str(body["type"]).endswith("/validation-error")
         assert body["title"] == "Invalid request"
         entries = body["errors"]
@@ -141,6 +147,9 @@ async def test_every_invalid_request_has_the_same_shape(client: httpx.AsyncClien
         expected = "; ".join(f"{e['field']}: {e['message']}" for e in entries)
         assert body["detail"] == INVALID + expected
     assert refused["detail"] == INVALID + "body.name: 'x' is taken"
+    assert domain["errors"] == [
+        {"field": "body.name", "message": "no such name", "type": "value_error"}
+    ]
 
 
 async def test_many_invalid_fields_are_summarized(client: httpx.AsyncClient) -> None:
