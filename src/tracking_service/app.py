@@ -68,7 +68,7 @@ def create_app(
         description="Delivery promises with honest confidence, order tracking and delay warnings.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
+    # Built once with the app: the estimator (also handed to the runtime) and its renderer.
     app.state.estimator = estimator
     app.state.estimate_renderer = estimates.ResponseRenderer(estimator)
     install_problem_handlers(app)

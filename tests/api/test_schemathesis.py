@@ -2,6 +2,9 @@
 
 It must find no 5xx, no undocumented status code, no undocumented content type, no response
 that breaks its schema, and no schema-invalid request accepted (inputs are strict).
+
+Schemathesis runs the app's lifespan itself before the first call (and ends it with the test),
+so the app is tested as `serve` runs it, like `app_client` does for the other API tests.
 """
 
 from __future__ import annotations
