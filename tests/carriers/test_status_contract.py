@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tracking_service.carriers import simulated
-from tracking_service.carriers.base import TrackingOutcome, TrackingResult
+from tracking_service.carriers.base import TrackingFailure, TrackingOutcome, TrackingResult
 from tracking_service.carriers.dhl import mapping as dhl_mapping
 from tracking_service.carriers.dhl.parse import parse_track_response as dhl_parse
 from tracking_service.carriers.fedex import mapping as fedex_mapping
@@ -28,7 +28,7 @@ from tracking_service.carriers.ups.parse import parse_track_response as ups_pars
 from tracking_service.carriers.usps import mapping as usps_mapping
 from tracking_service.carriers.usps.parse import parse_track_response as usps_parse
 
-from .parse_helpers import CARRIER_SPECS, assert_status_family, load_fixture
+from .parse_helpers import CARRIER_SPECS, FIXTURES, assert_status_family, load_fixture
 
 S = Status
 Family = tuple[str, str, Status, str]  # fixture, tracking number, status, raw status code
@@ -191,6 +191,7 @@ CONTRACTS: dict[str, Contract] = {
         map_code=simulated.map_status,
         documented=dict(simulated.STATUS_BY_CODE),
         unknown=("ZZ", "XX"),
+        parse=lambda number, _status, body: simulated.parse_track_response([number], body)[number],
     ),
 }
 
@@ -231,6 +232,39 @@ def test_every_status_family_parses_into_its_status(carrier: str, family: Family
     assert isinstance(parsed, TrackingResult), parsed
     assert_status_family(parsed, carrier, number, status, raw_code)
     assert (parsed.delivered_at is not None) is (status is S.DELIVERED)
+
+
+GENERIC_JUNK: list[object] = [None, "", "<html>502</html>", 42, [], [1, 2], {}, {"x": None}]
+
+
+@pytest.mark.parametrize("body", GENERIC_JUNK, ids=repr)
+@pytest.mark.parametrize("http_status", [200, 207, 400, 404, 500])
+@pytest.mark.parametrize("carrier", sorted(CONTRACTS))
+def test_no_answer_makes_a_parser_raise(carrier: str, http_status: int, body: object) -> None:
+    parse = CONTRACTS[carrier].parse
+    assert parse is not None
+    outcome = parse("1234567890", http_status, body)
+    assert isinstance(outcome, TrackingFailure) and outcome.message
+
+
+@pytest.mark.parametrize(
+    ("carrier", "name"),
+    [
+        pytest.param(code, path.name, id=f"{code}-{path.stem}")
+        for code in sorted(CONTRACTS)
+        for path in sorted((FIXTURES / code).glob("*.json"))
+    ],
+)
+def test_every_recorded_answer_gives_an_outcome(carrier: str, name: str) -> None:
+    """Whatever the answer (found, refused, throttled), the parser gives an outcome for the
+    number: a result, or a typed failure with a message."""
+    parse = CONTRACTS[carrier].parse
+    assert parse is not None
+    outcome = parse("1234567890", 200, load_fixture(carrier, name))
+    if isinstance(outcome, TrackingFailure):
+        assert outcome.message
+    else:
+        assert outcome.carrier == carrier
 
 
 def test_every_adapter_has_a_contract() -> None:
