@@ -32,9 +32,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 console = Console()
 err_console = Console(stderr=True)
 
-# Loggers whose INFO lines are step-by-step detail (every HTTP request, every migration step):
-# shown only when debugging.
-CHATTY_LOGGERS = ("alembic", "httpx", "httpcore")
+# Loggers whose INFO lines are step-by-step detail (every HTTP request, every migration step,
+# every scheduler transition; our own lines say what ran): shown only when debugging.
+CHATTY_LOGGERS = ("alembic", "httpx", "httpcore", "apscheduler")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
