@@ -10,8 +10,8 @@ shares one token per carrier account through a store the caller injects (the dat
   token with no transaction open, stores it with a compare-and-swap and gives the lease back.
   The others poll the store until the new token is there, or take the lease over when it
   expired (its holder died or its token call outlived the lease);
-- a 401 from a tracking call invalidates that token (only if it is still the stored one) and
-  the caller refreshes once (`send_authorized`).
+- a refused token (a 401, or the carrier's own words for it) invalidates that token (only if it
+  is still the stored one) and the caller refreshes once (`send_authorized`).
 
 The token requests follow each carrier's spec exactly (see `ups_token_request`,
 `fedex_token_request`, `usps_token_request`).
@@ -41,7 +41,8 @@ REFUSAL_MEMORY = timedelta(minutes=1)  # refused credentials are not retried bef
 # How long a refresh may keep the others waiting before one of them takes over. Longer than a
 # token call usually takes; a call that outlives it costs one more token request, no error.
 LEASE = timedelta(seconds=30)
-LEASE_POLL_SECONDS = 0.05  # how often a waiting process re-reads the store
+LEASE_POLL_SECONDS = 0.05  # a waiting process re-reads the store after this, then less often
+LEASE_POLL_MAX_SECONDS = 1.0
 
 
 def _utcnow() -> datetime:
@@ -321,6 +322,7 @@ class TokenProvider:
         """The stored token if usable; else one process refreshes while the others wait."""
         store, key = self._store, self.key
         stored = await store.get(key)
+        delay = LEASE_POLL_SECONDS
         while not self._usable(stored):
             now = self._clock()
             if await store.try_lease(key, self._holder, now, now + self._lease):
@@ -328,7 +330,8 @@ class TokenProvider:
                     return await self._refresh(store)
                 finally:
                     await store.release_lease(key, self._holder)
-            await self._sleep(LEASE_POLL_SECONDS)  # somebody else is asking the carrier
+            await self._sleep(delay)  # somebody else is asking the carrier
+            delay = min(LEASE_POLL_MAX_SECONDS, delay * 2)
             stored = await store.get(key)
         assert stored is not None
         return stored
