@@ -24,8 +24,10 @@ History: `estimate(..., history=snapshot)` takes an `OptionHistories` snapshot (
 `option_history`, built off the request path). For an option with a model in the served zone
 the window, confidence and percentiles come from `snapshot.window(...)` (cached there) for the
 order's local date (the items' ready day for a pre-order); the rules still give the processing
-day, the planned ship date and the cutoff. Everything else, and every option without history,
-stays on the rules.
+day, the planned ship date and the cutoff, and no date of the window is before the ship date
+plus the option's minimum transit. The explanation is for a shopper (the rules' steps, then the
+history in words); the lanes it rests on are in `OptionEstimate.lanes`, for machines.
+Everything else, and every option without history, stays on the rules.
 """
 
 from __future__ import annotations
