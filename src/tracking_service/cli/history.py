@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -150,12 +151,13 @@ async def import_rows(
         with _progress() as bar:
             total = await asyncio.to_thread(count_lines, file) - 1 if _drawn() else None
             task = bar.add_task("importing" if engine else "validating", total=total)
-            while not reader.done:
-                batch = await asyncio.to_thread(reader.next_batch)
-                if engine is not None and report.counts is not None and batch:
-                    async with unit_of_work(engine) as session:
-                        report.counts += await history_store.insert_batch(session, source, batch)
-                bar.update(task, completed=report.rows)
+            async with aclosing(read_ahead(reader)) as batches:
+                async for batch in batches:
+                    if engine is not None and report.counts is not None and batch:
+                        async with unit_of_work(engine) as session:
+                            counts = await history_store.insert_batch(session, source, batch)
+                        report.counts += counts
+                    bar.update(task, completed=report.rows)
         if engine is not None:
             async with unit_of_work(engine) as session:
                 report.stored = await history_store.count(session, source)
@@ -164,6 +166,24 @@ async def import_rows(
     finally:
         report.seconds = time.perf_counter() - started
     return report
+
+
+async def read_ahead(reader: BatchReader) -> AsyncGenerator[list[Delivery], None]:
+    """The reader's batches, each read in a worker thread while the caller handles the one
+    before (the file is parsed while the database writes)."""
+    pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
+    try:
+        while True:
+            batch = await pending
+            last = reader.done
+            if not last:
+                pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
+            yield batch
+            if last:
+                return
+    finally:
+        if not pending.done():  # the caller stopped early: let the thread finish its batch
+            await asyncio.wait([pending])
 
 
 def _drawn() -> bool:
