@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=False,
         description="One structured log line per request (logger tracking_service.access), "
         "formatted and written by a thread off the event loop; off by default: it still costs "
-        "about 20 us of CPU per request, over a tenth of the estimate route's throughput",
+        "30-45 us of the process's CPU per request, a fifth of the estimate route's throughput",
     )
 
     # Carriers: all optional; a carrier without credentials is "not configured".

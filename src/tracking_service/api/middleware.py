@@ -20,10 +20,10 @@ other error answer (`api/problems.py`).
   only puts a tuple on a queue; a `QueueListener` thread makes the log record, formats and
   writes it through the logger's handlers (the root's, as `serve` configures them), so
   formatting and I/O stay off the event loop and out of the request's latency. They still take
-  CPU in this process (the thread holds the interpreter lock while it formats): about 20 us a
-  line, over a tenth of what the estimate route costs, which is why it is opt-in. The thread
-  runs between the app's lifespan start and end; without a lifespan (tests driving the app
-  directly) lines are written inline.
+  CPU in this process (the thread holds the interpreter lock while it formats): 30-45 us a
+  line under uvicorn, a fifth of what the estimate route costs, which is why it is opt-in. The
+  thread runs between the app's lifespan start and end; without a lifespan (tests driving the
+  app directly) lines are written inline.
 """
 
 from __future__ import annotations
