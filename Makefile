@@ -20,14 +20,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run  ## set up and serve on $TRACKING_HOST:$TRACKING_PORT (127.0.0.1:8000)
 	$(BIN)/tracking-service serve
 
-test: $(VENV)/.installed-dev  ## set up and run lint plus the whole test suite
+test: $(VENV)/.installed-dev  ## set up and run lint, types and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
