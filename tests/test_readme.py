@@ -316,6 +316,10 @@ def _environment() -> dict[str, str]:
 
 def make_scenario(name: str, base: Path, needs: set[str]) -> Scenario:
     """A directory that looks like the repository's root on a fresh clone, with its venv."""
+    assert (VENV / "bin" / "tracking-service").exists(), (
+        f"the README's commands run with {VENV}/bin/tracking-service: run the tests in the "
+        "project's venv (make test)"
+    )
     directory = base / name
     directory.mkdir()
     for entry in ROOT.iterdir():
