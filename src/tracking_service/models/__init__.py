@@ -4,15 +4,31 @@ Tables arrive with the features that need them; each change comes with an Alembi
 `migrations/versions/`.
 """
 
+from tracking_service.models.api_keys import ApiKey
 from tracking_service.models.base import NAMING_CONVENTION, UTCDateTime, utcnow
-from tracking_service.models.carriers import CarrierToken
+from tracking_service.models.carriers import CarrierCall, CarrierQuota, CarrierToken
 from tracking_service.models.history import DELIVERY_RECORDS, DeliveryRecord
+from tracking_service.models.tracking import (
+    IdempotencyRecord,
+    Order,
+    OutboxEvent,
+    Shipment,
+    TrackingEventRecord,
+)
 
 __all__ = [
     "DELIVERY_RECORDS",
     "NAMING_CONVENTION",
+    "ApiKey",
+    "CarrierCall",
+    "CarrierQuota",
     "CarrierToken",
     "DeliveryRecord",
+    "IdempotencyRecord",
+    "Order",
+    "OutboxEvent",
+    "Shipment",
+    "TrackingEventRecord",
     "UTCDateTime",
     "utcnow",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -27,3 +27,29 @@ class CarrierToken(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     lease_holder: str | None = Field(default=None, max_length=64, nullable=True)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class CarrierCall(SQLModel, table=True):
+    """One call to a carrier's API: what it asked, how it went, how long it took."""
+
+    __tablename__ = "carrier_calls"
+    __table_args__ = (sa.Index("ix_carrier_calls_carrier_at", "carrier", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    carrier: str = Field(max_length=32)
+    endpoint: str = Field(max_length=64, description="track, token, ...")
+    outcome: str = Field(max_length=32, description="ok or a failure kind")
+    latency_ms: float
+    numbers: int = Field(default=0, description="tracking numbers in the batch")
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CarrierQuota(SQLModel, table=True):
+    """Calls spent per carrier account and UTC day, shared by every worker: a daily limit
+    holds for all processes together because each takes its calls here first."""
+
+    __tablename__ = "carrier_quotas"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    calls: int = 0
