@@ -44,7 +44,7 @@ def visible_estimate(result: TrackingResult) -> DeliveryWindow | None:
 
 
 def outcome_to_json(outcome: TrackingOutcome) -> dict[str, Any]:
-    """The object `tracking-service track --json` prints (issue 4, "Commands to look one up")."""
+    """The object `tracking-service track --json` prints: a stable shape scripts can read."""
     if isinstance(outcome, TrackingFailure):
         return {
             "carrier": outcome.carrier,

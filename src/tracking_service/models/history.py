@@ -11,7 +11,7 @@ from tracking_service.models.base import UTCDateTime, utcnow
 
 
 class DeliveryRecord(SQLModel, table=True):
-    """One delivered parcel: the raw material of lane history (issue 5)."""
+    """One delivered parcel: the raw material of lane history."""
 
     __tablename__ = "delivery_records"
     __table_args__ = (
