@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -15,6 +17,12 @@ from tracking_service.carriers.config import (
     CarrierConfig,
     ClientCredentials,
     carrier_limits,
+)
+from tracking_service.carriers.status import Status
+from tracking_service.tracking.config import (
+    DEFAULT_POLL_EVERY,
+    DEFAULT_STALL_HOURS,
+    TrackingConfig,
 )
 
 
@@ -184,6 +192,65 @@ class Settings(BaseSettings):
             ),
         )
         return {c.code: c for c in configs}
+
+    # The tracking pipeline's rules (tracking.config): stall thresholds, polling cadence and
+    # expiry, all in the service clock's time. The per-status maps are JSON objects keyed by
+    # status; the statuses they leave out keep their defaults.
+    stall_hours: dict[str, float] = Field(
+        default_factory=dict,
+        description="Business hours without a scan before a shipment is stalled, per status, "
+        'e.g. {"in_transit": 48}; merged over the defaults',
+    )
+    poll_interval_minutes: dict[str, float] = Field(
+        default_factory=dict,
+        description='Polling interval per status, e.g. {"out_for_delivery": 30}; merged over '
+        "the defaults (in transit: the interval while the expected date is 2+ days away)",
+    )
+    poll_near_minutes: float = Field(
+        default=120.0, gt=0, description="In-transit polling interval on the expected date"
+    )
+    poll_backoff_max_minutes: float = Field(
+        default=720.0, gt=0, description="Longest wait after repeated carrier failures"
+    )
+    poll_spread: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Fraction of an interval added per shipment so polls do not come in bursts",
+    )
+    expiry_days: int = Field(
+        default=30,
+        ge=1,
+        description="A shipment the carrier still does not know this many days after its "
+        "registration is expired",
+    )
+
+    @field_validator("stall_hours", "poll_interval_minutes")
+    @classmethod
+    def _per_status(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {str(s) for s in Status}
+        for key, number in value.items():
+            if key not in known:
+                raise ValueError(f"unknown status {key!r}; statuses: {', '.join(sorted(known))}")
+            if not number > 0:
+                raise ValueError(f"{key}: must be greater than 0")
+        return value
+
+    def tracking_config(self) -> TrackingConfig:
+        """The tracking pipeline's config: these settings over its defaults."""
+        stall = {**DEFAULT_STALL_HOURS, **{Status(k): v for k, v in self.stall_hours.items()}}
+        every = {
+            **DEFAULT_POLL_EVERY,
+            **{Status(k): timedelta(minutes=v) for k, v in self.poll_interval_minutes.items()},
+        }
+        return TrackingConfig(
+            stall_hours=MappingProxyType(stall),
+            poll_every=MappingProxyType(every),
+            poll_near=timedelta(minutes=self.poll_near_minutes),
+            backoff_max=timedelta(minutes=self.poll_backoff_max_minutes),
+            spread=self.poll_spread,
+            expiry_days=self.expiry_days,
+        )
 
 
 @lru_cache

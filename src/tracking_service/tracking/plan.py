@@ -10,17 +10,34 @@ delivery), `delays`, `cadence`, `messages`, `progress` (the order's status).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
 
-from tracking_service.carriers.base import TrackingFailure, TrackingResult
+from tracking_service.carriers.base import FailureKind, TrackingFailure, TrackingResult
+from tracking_service.carriers.status import Status
+from tracking_service.tracking.cadence import next_poll_at
 from tracking_service.tracking.config import TrackingConfig
+from tracking_service.tracking.delays import DelayFacts, delay_reason
+from tracking_service.tracking.messages import order_messages, shipment_messages
+from tracking_service.tracking.progress import FINAL, order_status
 from tracking_service.tracking.state import (
+    POLL_BOOKKEEPING,
     CancelPlan,
     Estimate,
+    NewEvent,
     OrderState,
+    OutboxMessage,
     ShipmentState,
     ShipmentUpdate,
+    column_changes,
 )
+from tracking_service.tracking.transitions import clip, progress_after
+
+CANCELLED_KEY = "service:cancelled"
+EXPIRED_KEY = "service:expired"
+_ERROR_MAX = 512  # shipments.last_poll_error
 
 
 def plan_update(
@@ -44,7 +61,39 @@ def plan_update(
     registration, then `expired`. A cancelled shipment plans nothing. Applying the same answer
     again (same `now`) plans no change.
     """
-    raise NotImplementedError
+    if before.cancelled_at is not None:
+        return _nothing(before, order)
+    if isinstance(outcome, TrackingFailure):
+        return _failure(before, order, outcome, now, config)
+    progress = progress_after(before, outcome, known_keys)
+    if progress.status in FINAL:
+        estimate = before.estimate or order.promise
+    elif outcome.estimated_delivery is not None:
+        window = outcome.estimated_delivery
+        estimate = Estimate(window.earliest, window.latest, "carrier")
+    elif before.estimate is not None and before.estimate.source == "carrier":
+        estimate = before.estimate  # the carrier's last word stands until it gives another
+    else:
+        estimate = reestimated or order.promise
+    moved = progress.status != before.status
+    after = replace(
+        before,
+        status=progress.status,
+        raw_status_code=progress.raw_status_code,
+        raw_status_description=progress.raw_status_description,
+        status_changed_at=now if moved else before.status_changed_at,
+        status_event_at=progress.status_event_at,
+        estimate=estimate,
+        handed_off_at=progress.handed_off_at,
+        delivered_at=progress.delivered_at
+        or (now if progress.status == Status.DELIVERED else None),
+        last_event_at=progress.last_event_at,
+        last_polled_at=now,
+        poll_failures=0,
+        last_poll_error=None,
+    )
+    after = replace(after, next_poll_at=_next_poll(after, order, now, config))
+    return _finish(before, after, order, now, config, progress.new_events)
 
 
 def plan_check(
@@ -57,7 +106,11 @@ def plan_check(
     latest date has passed at the destination undelivered, `stalled` after too long without a
     scan, and expiry of a shipment still `pending` `expiry_days` after registration. Does not
     touch the polling schedule (except expiry, which stops it)."""
-    raise NotImplementedError
+    if before.cancelled_at is not None:
+        return _nothing(before, order)
+    if _expiry_due(before, now, config):
+        return _expire(before, order, now, config)
+    return _finish(before, before, order, now, config, ())
 
 
 def plan_cancel(
@@ -76,4 +129,211 @@ def plan_cancel(
     `"cancelled": true`; the order gets `cancelled` (whole order) or its status derived from
     the shipments left, with `order.status_changed` when that changes.
     """
-    raise NotImplementedError
+    targets = [
+        s
+        for s in shipments
+        if s.cancelled_at is None and (shipment_id is None or s.id == shipment_id)
+    ]
+    whole = shipment_id is None
+    if not targets and (not whole or order.cancelled_at is not None):
+        return CancelPlan(shipments=(), order_after=order)
+    stopped = {s.id for s in targets}
+    statuses = {s.id: s.status for s in shipments if s.cancelled_at is None and s.id not in stopped}
+    cancelled_at = order.cancelled_at or (now if whole else None)
+    derived = order_status(statuses.values(), cancelled=cancelled_at is not None)
+    order_after = replace(
+        order,
+        status=derived,
+        cancelled_at=cancelled_at,
+        shipment_statuses=MappingProxyType(statuses),
+    )
+    updates: list[ShipmentUpdate] = []
+    for s in targets:
+        after = replace(s, cancelled_at=now, next_poll_at=None)
+        event = _service_event(s.id, CANCELLED_KEY, now, None, "Cancelled by the shop")
+        messages = shipment_messages(s, after, order_after, now)
+        after = replace(after, sequence=s.sequence + len(messages))
+        updates.append(
+            ShipmentUpdate(
+                shipment_id=s.id,
+                order_pk=s.order_pk,
+                after=after,
+                order_after=order_after,
+                new_events=(event,),
+                shipment_changes=_with_updated_at(column_changes(s, after), now, visible=True),
+                messages=messages,
+            )
+        )
+    cause = targets[0] if len(targets) == 1 and not whole else None
+    cause_after = updates[0].after if cause is not None else None
+    o_messages = order_messages(order, order_after, now, cause_after)
+    order_after = replace(order_after, sequence=order.sequence + len(o_messages))
+    return CancelPlan(
+        shipments=tuple(replace(u, order_after=order_after) for u in updates),
+        order_after=order_after,
+        order_changes=_order_changes(order, order_after, now),
+        order_messages=o_messages,
+    )
+
+
+def _nothing(before: ShipmentState, order: OrderState) -> ShipmentUpdate:
+    return ShipmentUpdate(
+        shipment_id=before.id, order_pk=before.order_pk, after=before, order_after=order
+    )
+
+
+def _failure(
+    before: ShipmentState,
+    order: OrderState,
+    failure: TrackingFailure,
+    now: datetime,
+    config: TrackingConfig,
+) -> ShipmentUpdate:
+    """A carrier that does not know a number nobody scanned yet is normal (the label has not
+    reached it): `pending`, polled at the pending cadence, until the expiry. Anything else is a
+    failure: counted, and the next poll backs off."""
+    unseen = before.status == Status.PENDING and before.last_event_at is None
+    if failure.kind == FailureKind.NOT_FOUND and unseen:
+        if _expiry_due(before, now, config):
+            return _expire(before, order, now, config)
+        after = replace(before, last_polled_at=now, poll_failures=0, last_poll_error=None)
+        after = replace(after, next_poll_at=_next_poll(after, order, now, config))
+        return _finish(before, after, order, now, config, ())
+    failures = before.poll_failures + 1
+    error = clip(f"{failure.kind}: {failure.message}", _ERROR_MAX)
+    after = replace(before, last_polled_at=now, poll_failures=failures, last_poll_error=error)
+    after = replace(
+        after, next_poll_at=_next_poll(after, order, now, config, retry_after=failure.retry_after)
+    )
+    return _finish(before, after, order, now, config, ())
+
+
+def _next_poll(
+    s: ShipmentState,
+    order: OrderState,
+    now: datetime,
+    config: TrackingConfig,
+    retry_after: float | None = None,
+) -> datetime | None:
+    expected = (s.estimate or order.promise).earliest
+    return next_poll_at(
+        s.status,
+        s.id,
+        now,
+        config,
+        expected=expected,
+        dest_tz=order.dest_tz,
+        failures=s.poll_failures,
+        retry_after=retry_after,
+    )
+
+
+def _expiry_due(s: ShipmentState, now: datetime, config: TrackingConfig) -> bool:
+    unseen = s.status == Status.PENDING and s.last_event_at is None
+    return unseen and now >= s.created_at + timedelta(days=config.expiry_days)
+
+
+def _expire(
+    before: ShipmentState, order: OrderState, now: datetime, config: TrackingConfig
+) -> ShipmentUpdate:
+    """The carrier never saw the parcel: `expired` (final), with a service event saying so."""
+    text = f"No carrier scan {config.expiry_days} days after registration"
+    event = _service_event(before.id, EXPIRED_KEY, now, Status.EXPIRED, text)
+    after = replace(
+        before,
+        status=Status.EXPIRED,
+        raw_status_code=None,
+        raw_status_description=text,
+        status_changed_at=now,
+        status_event_at=now,
+        expired_at=now,
+        last_polled_at=now,
+        next_poll_at=None,
+    )
+    return _finish(before, after, order, now, config, (event,))
+
+
+def _service_event(
+    shipment_id: int, key: str, now: datetime, status: Status | None, text: str
+) -> NewEvent:
+    return NewEvent(
+        shipment_id=shipment_id,
+        dedupe_key=key,
+        occurred_at=now,
+        status=str(status) if status is not None else None,
+        raw_code=key.removeprefix("service:"),
+        description=text,
+        source="service",
+    )
+
+
+def _finish(
+    before: ShipmentState,
+    after: ShipmentState,
+    order: OrderState,
+    now: datetime,
+    config: TrackingConfig,
+    new_events: tuple[NewEvent, ...],
+) -> ShipmentUpdate:
+    """The steps every update ends with: the delay, the order's status, the messages and
+    the sequences they use, and the columns that changed."""
+    facts = DelayFacts(
+        status=after.status,
+        promise=order.promise,
+        estimate=after.estimate,
+        last_event_at=after.last_event_at,
+        delivered_at=after.delivered_at,
+        dest_tz=order.dest_tz,
+    )
+    reason = delay_reason(facts, now, config)
+    delayed = reason is not None
+    since = (before.delayed_since or now) if before.delayed else now
+    after = replace(
+        after,
+        delayed=delayed,
+        delay_reason=reason,
+        delayed_since=since if delayed else None,
+    )
+    statuses = dict(order.shipment_statuses)
+    statuses[after.id] = after.status
+    order_after = replace(
+        order,
+        status=order_status(statuses.values(), cancelled=order.cancelled_at is not None),
+        shipment_statuses=MappingProxyType(statuses),
+    )
+    s_messages = shipment_messages(before, after, order_after, now)
+    o_messages = order_messages(order, order_after, now, after)
+    after = replace(after, sequence=before.sequence + len(s_messages))
+    order_after = replace(order_after, sequence=order.sequence + len(o_messages))
+    changes = column_changes(before, after)
+    visible = bool(new_events) or bool(set(changes) - POLL_BOOKKEEPING)
+    messages: tuple[OutboxMessage, ...] = s_messages + o_messages
+    return ShipmentUpdate(
+        shipment_id=before.id,
+        order_pk=before.order_pk,
+        after=after,
+        order_after=order_after,
+        new_events=new_events,
+        shipment_changes=_with_updated_at(changes, now, visible=visible),
+        order_changes=_order_changes(order, order_after, now),
+        messages=messages,
+    )
+
+
+def _with_updated_at(changes: dict[str, Any], now: datetime, *, visible: bool) -> dict[str, Any]:
+    """`updated_at` moves only with what a reader can see, so `updated_since` lists are not
+    flooded by every poll."""
+    return {**changes, "updated_at": now} if visible else changes
+
+
+def _order_changes(before: OrderState, after: OrderState, now: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if after.status != before.status:
+        changes["status"] = after.status
+    if after.sequence != before.sequence:
+        changes["sequence"] = after.sequence
+    if after.cancelled_at != before.cancelled_at:
+        changes["cancelled_at"] = after.cancelled_at
+    if changes:
+        changes["updated_at"] = now
+    return changes

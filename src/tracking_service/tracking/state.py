@@ -23,7 +23,9 @@ from typing import Any
 
 from tracking_service.carriers.status import Status
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +210,8 @@ class ShipmentUpdate:
     after: ShipmentState
     order_after: OrderState
     new_events: tuple[NewEvent, ...] = ()
-    shipment_changes: Mapping[str, Any] = _EMPTY
-    order_changes: Mapping[str, Any] = _EMPTY
+    shipment_changes: Mapping[str, Any] = field(default_factory=_empty)
+    order_changes: Mapping[str, Any] = field(default_factory=_empty)
     messages: tuple[OutboxMessage, ...] = ()
 
     @property
@@ -251,7 +253,7 @@ class CancelPlan:
 
     shipments: tuple[ShipmentUpdate, ...]
     order_after: OrderState
-    order_changes: Mapping[str, Any] = _EMPTY
+    order_changes: Mapping[str, Any] = field(default_factory=_empty)
     order_messages: tuple[OutboxMessage, ...] = ()
 
     @property
