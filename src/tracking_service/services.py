@@ -28,7 +28,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tracking_service.carrier_quotas import SqlCallGate
 from tracking_service.carrier_tokens import SqlTokenStore
+from tracking_service.carrier_usage import SqlCallRecorder
 from tracking_service.carriers.registry import CarrierRegistry, build_registry
 from tracking_service.clock import Clock, SystemClock
 from tracking_service.db import create_engine, session_factory
@@ -54,6 +56,8 @@ class Services:
     history: HistoryRuntime
     carriers: CarrierRegistry
     scheduler: AsyncIOScheduler | None
+    carrier_calls: SqlCallRecorder | None = None  # counts every carrier call (carrier_usage)
+    carrier_gate: SqlCallGate | None = None  # carrier limits for all processes together
 
 
 SharedJob = Callable[[AsyncIOScheduler, Services], bool]
@@ -97,8 +101,15 @@ async def open_services(
         history = HistoryRuntime(engine, estimator.rules, clock=clock.now)
         stack.push_async_callback(history.close)
         await history.refresh_logged()
+        carrier_calls, carrier_gate = SqlCallRecorder(engine), SqlCallGate(engine)
+        carrier_calls.start(settings.carrier_usage_flush_seconds, carrier_gate)
+        stack.push_async_callback(carrier_calls.close)  # after the carriers: their last calls
         carriers = build_registry(
-            settings.carrier_configs(), SqlTokenStore(engine), transport=carrier_transport
+            settings.carrier_configs(),
+            SqlTokenStore(engine),
+            transport=carrier_transport,
+            observer=carrier_calls,
+            gate=carrier_gate,
         )
         stack.push_async_callback(carriers.aclose)
         services = Services(
@@ -110,6 +121,8 @@ async def open_services(
             history=history,
             carriers=carriers,
             scheduler=None,
+            carrier_calls=carrier_calls,
+            carrier_gate=carrier_gate,
         )
         services.scheduler = _scheduler(services, run_jobs=run_jobs)
         if services.scheduler is not None:

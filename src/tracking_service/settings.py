@@ -109,6 +109,25 @@ class Settings(BaseSettings):
     simulated_max_concurrency: int = Field(default=64, ge=1)
     carrier_timeout_seconds: float = Field(default=15.0, gt=0)
     carrier_max_attempts: int = Field(default=4, ge=1, description="tries per call, retries incl.")
+    # Carrier account limits for every process together (the database counts): calls per UTC
+    # day, 0 = no limit. DHL's starter plan allows 250 a day. The requests_per_second above
+    # are held for all processes together as well.
+    ups_daily_limit: int = Field(default=0, ge=0, description="calls a UTC day; 0: no limit")
+    fedex_daily_limit: int = Field(default=0, ge=0, description="calls a UTC day; 0: no limit")
+    usps_daily_limit: int = Field(default=0, ge=0, description="calls a UTC day; 0: no limit")
+    dhl_daily_limit: int = Field(default=250, ge=0, description="calls a UTC day; 0: no limit")
+    simulated_daily_limit: int = Field(default=0, ge=0, description="calls a day; 0: no limit")
+    carrier_usage_flush_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Counted carrier calls are written to carrier_calls this often (and when "
+        "the process stops)",
+    )
+    simulated_push_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret the simulated carrier sends in X-Push-Secret to POST "
+        "/v1/carriers/simulated/events (sim-carrier --push-url); unset: pushes are refused",
+    )
 
     def carrier_configs(self) -> dict[str, CarrierConfig]:
         """Every carrier's base URL, credentials and limits, keyed by code (the registry's
@@ -130,6 +149,7 @@ class Settings(BaseSettings):
             needs: tuple[str, ...],
             rate: float,
             most: int,
+            daily: int,
         ) -> CarrierConfig:
             upper = code.upper()
             return CarrierConfig(
@@ -145,6 +165,7 @@ class Settings(BaseSettings):
                     timeout=self.carrier_timeout_seconds,
                     max_attempts=self.carrier_max_attempts,
                 ),
+                daily_limit=daily or None,
             )
 
         pair = ("CLIENT_ID", "CLIENT_SECRET")
@@ -157,6 +178,7 @@ class Settings(BaseSettings):
                 pair,
                 self.ups_requests_per_second,
                 self.ups_max_concurrency,
+                self.ups_daily_limit,
             ),
             config(
                 "fedex",
@@ -165,6 +187,7 @@ class Settings(BaseSettings):
                 pair,
                 self.fedex_requests_per_second,
                 self.fedex_max_concurrency,
+                self.fedex_daily_limit,
             ),
             config(
                 "usps",
@@ -173,6 +196,7 @@ class Settings(BaseSettings):
                 pair,
                 self.usps_requests_per_second,
                 self.usps_max_concurrency,
+                self.usps_daily_limit,
             ),
             config(
                 "dhl",
@@ -181,6 +205,7 @@ class Settings(BaseSettings):
                 ("API_KEY",),
                 self.dhl_requests_per_second,
                 self.dhl_max_concurrency,
+                self.dhl_daily_limit,
             ),
             config(
                 "simulated",
@@ -189,6 +214,7 @@ class Settings(BaseSettings):
                 (),
                 self.simulated_requests_per_second,
                 self.simulated_max_concurrency,
+                self.simulated_daily_limit,
             ),
         )
         return {c.code: c for c in configs}

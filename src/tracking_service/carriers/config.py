@@ -40,6 +40,8 @@ class CarrierConfig:
 
     `base_url_setting` and `credentials_settings` are the names of the settings that set them
     (`TRACKING_UPS_BASE_URL`, ...), for messages that tell the user what to change.
+    `limits.requests_per_second` and `daily_limit` are the account's limits, held for every
+    process of a deployment together by the `CallGate` the registry is given.
     """
 
     code: str
@@ -48,6 +50,7 @@ class CarrierConfig:
     credentials: Credentials | None = None
     credentials_settings: tuple[str, ...] = ()
     limits: CarrierLimits = field(default_factory=CarrierLimits)
+    daily_limit: int | None = None  # calls per UTC day, all processes together; None: no limit
 
     def missing_credentials(self) -> str:
         """The `not_configured` message: which settings to set."""

@@ -10,6 +10,12 @@ Anything that is not retried (2xx, 3xx, 4xx other than 429) is returned to the c
 retries run out, `CarrierCallError` says why with a `FailureKind` (`rate_limited` or
 `unavailable`), so adapters turn it into a typed failure. `sleep`, `clock` and `rand` are
 injectable: tests never sleep for real. The simulated carrier reuses this class as it is.
+
+Every request is reported to a `CallObserver` and admitted first by a `CallGate`
+(`carriers.usage`): the gate holds the carrier account's limits for all processes together
+(per second and per day), the token bucket and the semaphore only smooth this process's share.
+A call the gate refuses (the daily quota is spent) is never sent: it raises `rate_limited` with
+the seconds until the quota renews, without retries.
 """
 
 from __future__ import annotations
@@ -29,6 +35,15 @@ import httpx
 
 from tracking_service import __version__
 from tracking_service.carriers.base import FailureKind
+from tracking_service.carriers.usage import (
+    CallGate,
+    CallObserver,
+    CallRecord,
+    NoObserver,
+    OpenGate,
+    outcome_of_error,
+    outcome_of_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +63,10 @@ class CarrierLimits:
     backoff_base: float = 0.5  # seconds; attempt n waits up to base * 2**n
     backoff_cap: float = 20.0
     retry_after_cap: float = 60.0  # a longer Retry-After gives up at once (rate_limited)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class CarrierCallError(Exception):
@@ -194,8 +213,19 @@ class CarrierHttp:
         rand: Callable[[], float] = random.random,
         base_url: str = "",
         base_url_setting: str = "",
+        observer: CallObserver | None = None,
+        gate: CallGate | None = None,
+        daily_limit: int | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """`observer`/`gate`: see `carriers.usage` (default: count nothing, admit all);
+        `daily_limit`: calls per UTC day for all processes together (None: unlimited); `now`:
+        the wall clock of the call records (real time: carriers count real days)."""
         self.carrier = carrier
+        self.observer: CallObserver = observer or NoObserver()
+        self.gate: CallGate = gate or OpenGate()
+        self.daily_limit = daily_limit
+        self._now = now or _utc_now
         self.base_url = base_url
         self.base_url_setting = base_url_setting
         self.limits = limits or CarrierLimits()
@@ -212,13 +242,61 @@ class CarrierHttp:
         )
         self._slots = asyncio.Semaphore(self.limits.max_concurrency)
 
-    async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send_once(
+        self, method: str, url: str, endpoint: str, numbers: int, **kwargs: Any
+    ) -> httpx.Response:
         await self._bucket.acquire()
+        refused = await self.gate.admit(
+            self.carrier,
+            per_second=self.limits.requests_per_second,
+            daily_limit=self.daily_limit,
+        )
+        if refused is not None:
+            raise CarrierCallError(
+                FailureKind.RATE_LIMITED,
+                f"{self.carrier}: the daily limit of {self.daily_limit} calls is spent; "
+                f"it renews in {refused:.0f} s",
+                refused,
+            )
         async with self._slots:
-            return await self.client.request(method, url, timeout=self._timeout, **kwargs)
+            at, started = self._now(), time.monotonic()
+            try:
+                response = await self.client.request(method, url, timeout=self._timeout, **kwargs)
+            except httpx.TransportError as exc:
+                self._record(endpoint, outcome_of_error(exc), at, started, numbers)
+                raise
+            self._record(endpoint, outcome_of_status(response.status_code), at, started, numbers)
+            return response
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns any non-retryable response, raises `CarrierCallError`."""
+    def _record(
+        self, endpoint: str, outcome: str, at: datetime, started: float, numbers: int
+    ) -> None:
+        call = CallRecord(
+            carrier=self.carrier,
+            endpoint=endpoint,
+            outcome=outcome,
+            latency_ms=(time.monotonic() - started) * 1000.0,
+            numbers=numbers,
+            at=at,
+        )
+        try:
+            self.observer.record(call)
+        except Exception:  # counting must never fail a call
+            log.exception("%s: could not record a call", self.carrier)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str = "track",
+        numbers: int = 0,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with retries; returns any non-retryable response, raises `CarrierCallError`.
+
+        `endpoint` (what the call is for: `track`, `token`) and `numbers` (tracking numbers
+        in the request) are only reported to the observer."""
         limits = self.limits
         last_problem = "no attempt made"
         last_kind = FailureKind.UNAVAILABLE
@@ -226,7 +304,7 @@ class CarrierHttp:
         for attempt in range(limits.max_attempts):
             retry_after: float | None = None
             try:
-                response = await self._send_once(method, url, **kwargs)
+                response = await self._send_once(method, url, endpoint, numbers, **kwargs)
             except httpx.TransportError as exc:  # timeouts included
                 last_kind, last_problem = FailureKind.UNAVAILABLE, self._problem(exc, url)
             else:

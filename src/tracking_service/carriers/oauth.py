@@ -143,7 +143,9 @@ def _token_post(http: CarrierHttp, url: str, **how: Any) -> TokenRequest:
     """A POST to a token endpoint asking for JSON; `how` is the carrier's auth and body."""
 
     async def request() -> httpx.Response:
-        return await http.request("POST", url, headers={"Accept": "application/json"}, **how)
+        return await http.request(
+            "POST", url, endpoint="token", headers={"Accept": "application/json"}, **how
+        )
 
     return request
 

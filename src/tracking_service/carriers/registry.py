@@ -4,6 +4,10 @@ A carrier without credentials is a `NotConfiguredCarrier`: it answers `not_confi
 every well-formed number instead of crashing, so the rest of the service runs with whatever is
 set up. Tokens are shared through the `TokenStore` the caller gives (the database one in the
 service, `tracking_service.carrier_tokens.SqlTokenStore`); None keeps them in this process.
+Every adapter's `CarrierHttp` reports its calls to the `CallObserver` and asks the `CallGate`
+before each one (`carriers.usage`; the service's are `tracking_service.carrier_usage` and
+`tracking_service.carrier_quotas`); without them nothing is counted and only this process's
+token bucket limits the rate.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tracking_service.carriers.oauth import (
 )
 from tracking_service.carriers.simulated import SimulatedCarrier
 from tracking_service.carriers.ups.client import UpsCarrier
+from tracking_service.carriers.usage import CallGate, CallObserver
 from tracking_service.carriers.usps.client import UspsCarrier
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,17 +74,22 @@ def build_adapter(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep = asyncio.sleep,
+    observer: CallObserver | None = None,
+    gate: CallGate | None = None,
 ) -> CarrierAdapter:
     """The adapter `config` describes; `transport`/`sleep` are for tests and in-process
-    servers. Raises `UnknownCarrierError` for a code no adapter has."""
+    servers, `observer`/`gate` count and limit its calls. Raises `UnknownCarrierError` for a
+    code no adapter has."""
     code = _known(config.code)
     cls = ADAPTERS[code]
     if code == "simulated":
-        return SimulatedCarrier(config.base_url, http=_http(config, transport, sleep))
+        return SimulatedCarrier(
+            config.base_url, http=_http(config, transport, sleep, observer, gate)
+        )
     credentials = config.credentials
     if credentials is None:
         return NotConfiguredCarrier(cls, config.missing_credentials())
-    http = _http(config, transport, sleep)
+    http = _http(config, transport, sleep, observer, gate)
     if code == "dhl":
         assert isinstance(credentials, ApiKey), "DHL is configured with an API key"
         return DhlCarrier(config.base_url, http, credentials.key)
@@ -96,7 +106,11 @@ def build_adapter(
 
 
 def _http(
-    config: CarrierConfig, transport: httpx.AsyncBaseTransport | None, sleep: Sleep
+    config: CarrierConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    sleep: Sleep,
+    observer: CallObserver | None,
+    gate: CallGate | None,
 ) -> CarrierHttp:
     return CarrierHttp(
         config.code,
@@ -105,6 +119,9 @@ def _http(
         sleep=sleep,
         base_url=config.base_url,
         base_url_setting=config.base_url_setting,
+        observer=observer,
+        gate=gate,
+        daily_limit=config.daily_limit,
     )
 
 
@@ -139,13 +156,18 @@ def build_registry(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep = asyncio.sleep,
+    observer: CallObserver | None = None,
+    gate: CallGate | None = None,
 ) -> CarrierRegistry:
     """One adapter per config (`Settings.carrier_configs()`), sharing `tokens` (None: one
-    in-memory store for this registry)."""
+    in-memory store for this registry), reporting calls to `observer` and admitted by `gate`
+    (None: counted nowhere, limited per process only)."""
     store: TokenStore = tokens if tokens is not None else MemoryTokenStore()
     return CarrierRegistry(
         {
-            config.code: build_adapter(config, store, transport=transport, sleep=sleep)
+            config.code: build_adapter(
+                config, store, transport=transport, sleep=sleep, observer=observer, gate=gate
+            )
             for config in configs.values()
         }
     )

@@ -209,6 +209,7 @@ class SimulatedCarrier(HttpCarrierAdapter):
             "POST",
             join_url(self.base_url, "/v1/track"),
             json={"tracking_numbers": numbers},
+            numbers=len(numbers),
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:

@@ -6,7 +6,12 @@ Tables arrive with the features that need them; each change comes with an Alembi
 
 from tracking_service.models.api_keys import ApiKey
 from tracking_service.models.base import NAMING_CONVENTION, UTCDateTime, utcnow
-from tracking_service.models.carriers import CarrierCall, CarrierQuota, CarrierToken
+from tracking_service.models.carriers import (
+    CarrierCall,
+    CarrierQuota,
+    CarrierRateWindow,
+    CarrierToken,
+)
 from tracking_service.models.history import DELIVERY_RECORDS, DeliveryRecord
 from tracking_service.models.tracking import (
     IdempotencyRecord,
@@ -22,6 +27,7 @@ __all__ = [
     "ApiKey",
     "CarrierCall",
     "CarrierQuota",
+    "CarrierRateWindow",
     "CarrierToken",
     "DeliveryRecord",
     "IdempotencyRecord",

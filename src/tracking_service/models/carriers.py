@@ -53,3 +53,18 @@ class CarrierQuota(SQLModel, table=True):
     carrier: str = Field(primary_key=True, max_length=32)
     day: date = Field(primary_key=True)
     calls: int = 0
+
+
+class CarrierRateWindow(SQLModel, table=True):
+    """Permits asked for per carrier account and window of time (one second, or longer for a
+    rate under one a second), shared by every process: the first `limit` of the `requested`
+    positions in a window are permits, the rest are refusals (see
+    `tracking_service.carrier_quotas`). Old windows are deleted as they pass."""
+
+    __tablename__ = "carrier_rate_windows"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    window_start: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, description="epoch second the window starts"
+    )
+    requested: int = 0

@@ -31,6 +31,7 @@ class DhlCarrier(HttpCarrierAdapter):
             "GET",
             join_url(self.base_url, "/track/shipments"),
             params={"trackingNumber": number, "language": "en"},
+            numbers=len(numbers),
             headers={"DHL-API-Key": self._api_key, "Accept": "application/json"},
         )
         if response.status_code in (401, 403):

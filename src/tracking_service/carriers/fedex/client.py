@@ -54,6 +54,7 @@ class FedexCarrier(HttpCarrierAdapter):
             join_url(self.base_url, "/track/v1/trackingnumbers"),
             json=track_request_body(numbers),
             token_refused=token_refused,
+            numbers=len(numbers),
             headers={
                 "Accept": "application/json",
                 "X-locale": "en_US",

@@ -43,6 +43,7 @@ class UpsCarrier(HttpCarrierAdapter):
                 "returnMilestones": "false",
                 "returnPOD": "false",
             },
+            numbers=len(numbers),
             headers={
                 "transId": uuid.uuid4().hex,  # unique per call, 32 hex
                 "transactionSrc": TRANSACTION_SOURCE,

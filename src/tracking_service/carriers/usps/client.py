@@ -33,6 +33,7 @@ class UspsCarrier(HttpCarrierAdapter):
             "POST",
             join_url(self.base_url, "/tracking/v3r2/tracking"),
             json=[{"trackingNumber": n} for n in numbers],
+            numbers=len(numbers),
             headers={"Accept": "application/json"},
         )
         if response.status_code == 400 and len(numbers) > 1:  # the whole request was refused
