@@ -21,7 +21,7 @@ import httpx
 from fastapi import FastAPI
 
 from tracking_service import __version__
-from tracking_service.api import estimates, health
+from tracking_service.api import estimates, health, orders, shipments
 from tracking_service.api import history as history_api
 from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
@@ -83,4 +83,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(estimates.router)
     app.include_router(history_api.router)
+    app.include_router(orders.router)
+    app.include_router(shipments.router)
     return app

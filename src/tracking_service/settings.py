@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Largest request body accepted; a larger one is refused with 413 before "
         "it is read to the end or parsed",
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where customers reach this service: a shipment's tracking URL is this "
+        "plus /t/{token} (a trailing slash is ignored)",
+    )
     access_log: bool = Field(
         default=False,
         description="One structured log line per request (logger tracking_service.access), "
