@@ -172,10 +172,11 @@ async def usage_summary(
 ) -> list[CarrierUsage]:
     """Usage per carrier of `configs` (in their order) on UTC `day`; `now` is the service
     clock's instant the poll lag is measured at."""
+    conn = await session.connection()  # plain rows, in the caller's transaction
     codes = list(configs)
     start, end = _day_bounds(day)
     outcomes: dict[str, dict[str, int]] = {code: {} for code in codes}
-    counted = await session.execute(
+    counted = await conn.execute(
         sa.select(_CALLS.c.carrier, _CALLS.c.outcome, sa.func.count())
         .where(_CALLS.c.carrier.in_(codes), _CALLS.c.at >= start, _CALLS.c.at < end)
         .group_by(_CALLS.c.carrier, _CALLS.c.outcome)
@@ -184,7 +185,7 @@ async def usage_summary(
         outcomes[carrier][outcome] = int(count)
     used = dict(
         (
-            await session.execute(
+            await conn.execute(
                 sa.select(_QUOTAS.c.carrier, _QUOTAS.c.calls).where(
                     _QUOTAS.c.day == day, _QUOTAS.c.carrier.in_(codes)
                 )
@@ -194,7 +195,7 @@ async def usage_summary(
     due = {
         carrier: (int(count), oldest)
         for carrier, count, oldest in (
-            await session.execute(
+            await conn.execute(
                 sa.select(
                     _SHIPMENTS.c.carrier, sa.func.count(), sa.func.min(_SHIPMENTS.c.next_poll_at)
                 )
@@ -206,7 +207,7 @@ async def usage_summary(
     usages = []
     for code in codes:
         last = (
-            await session.execute(
+            await conn.execute(
                 sa.select(_CALLS.c.at, _CALLS.c.outcome)
                 .where(_CALLS.c.carrier == code)
                 .order_by(_CALLS.c.at.desc())
