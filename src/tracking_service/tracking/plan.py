@@ -76,24 +76,22 @@ def plan_update(
     else:
         estimate = reestimated or order.promise
     moved = progress.status != before.status
-    after = replace(
-        before,
-        status=progress.status,
-        raw_status_code=progress.raw_status_code,
-        raw_status_description=progress.raw_status_description,
-        status_changed_at=now if moved else before.status_changed_at,
-        status_event_at=progress.status_event_at,
-        estimate=estimate,
-        handed_off_at=progress.handed_off_at,
-        delivered_at=progress.delivered_at
+    fields: dict[str, Any] = {
+        "status": progress.status,
+        "raw_status_code": progress.raw_status_code,
+        "raw_status_description": progress.raw_status_description,
+        "status_changed_at": now if moved else before.status_changed_at,
+        "status_event_at": progress.status_event_at,
+        "estimate": estimate,
+        "handed_off_at": progress.handed_off_at,
+        "delivered_at": progress.delivered_at
         or (now if progress.status == Status.DELIVERED else None),
-        last_event_at=progress.last_event_at,
-        last_polled_at=now,
-        poll_failures=0,
-        last_poll_error=None,
-    )
-    after = replace(after, next_poll_at=_next_poll(after, order, now, config))
-    return _finish(before, after, order, now, config, progress.new_events)
+        "last_event_at": progress.last_event_at,
+        "last_polled_at": now,
+        "poll_failures": 0,
+        "last_poll_error": None,
+    }
+    return _finish(before, fields, order, now, config, progress.new_events, poll=True)
 
 
 def plan_check(
@@ -110,7 +108,7 @@ def plan_check(
         return _nothing(before, order)
     if _expiry_due(before, now, config):
         return _expire(before, order, now, config)
-    return _finish(before, before, order, now, config, ())
+    return _finish(before, {}, order, now, config, ())
 
 
 def plan_cancel(
@@ -196,35 +194,15 @@ def _failure(
     if failure.kind == FailureKind.NOT_FOUND and unseen:
         if _expiry_due(before, now, config):
             return _expire(before, order, now, config)
-        after = replace(before, last_polled_at=now, poll_failures=0, last_poll_error=None)
-        after = replace(after, next_poll_at=_next_poll(after, order, now, config))
-        return _finish(before, after, order, now, config, ())
-    failures = before.poll_failures + 1
-    error = clip(f"{failure.kind}: {failure.message}", _ERROR_MAX)
-    after = replace(before, last_polled_at=now, poll_failures=failures, last_poll_error=error)
-    after = replace(
-        after, next_poll_at=_next_poll(after, order, now, config, retry_after=failure.retry_after)
-    )
-    return _finish(before, after, order, now, config, ())
-
-
-def _next_poll(
-    s: ShipmentState,
-    order: OrderState,
-    now: datetime,
-    config: TrackingConfig,
-    retry_after: float | None = None,
-) -> datetime | None:
-    expected = (s.estimate or order.promise).earliest
-    return next_poll_at(
-        s.status,
-        s.id,
-        now,
-        config,
-        expected=expected,
-        dest_tz=order.dest_tz,
-        failures=s.poll_failures,
-        retry_after=retry_after,
+        fields = {"last_polled_at": now, "poll_failures": 0, "last_poll_error": None}
+        return _finish(before, fields, order, now, config, (), poll=True)
+    fields = {
+        "last_polled_at": now,
+        "poll_failures": before.poll_failures + 1,
+        "last_poll_error": clip(f"{failure.kind}: {failure.message}", _ERROR_MAX),
+    }
+    return _finish(
+        before, fields, order, now, config, (), poll=True, retry_after=failure.retry_after
     )
 
 
@@ -239,18 +217,16 @@ def _expire(
     """The carrier never saw the parcel: `expired` (final), with a service event saying so."""
     text = f"No carrier scan {config.expiry_days} days after registration"
     event = _service_event(before.id, EXPIRED_KEY, now, Status.EXPIRED, text)
-    after = replace(
-        before,
-        status=Status.EXPIRED,
-        raw_status_code=None,
-        raw_status_description=text,
-        status_changed_at=now,
-        status_event_at=now,
-        expired_at=now,
-        last_polled_at=now,
-        next_poll_at=None,
-    )
-    return _finish(before, after, order, now, config, (event,))
+    fields = {
+        "status": Status.EXPIRED,
+        "raw_status_code": None,
+        "raw_status_description": text,
+        "status_changed_at": now,
+        "status_event_at": now,
+        "expired_at": now,
+        "next_poll_at": None,
+    }
+    return _finish(before, fields, order, now, config, (event,))
 
 
 def _service_event(
@@ -269,42 +245,58 @@ def _service_event(
 
 def _finish(
     before: ShipmentState,
-    after: ShipmentState,
+    fields: dict[str, Any],
     order: OrderState,
     now: datetime,
     config: TrackingConfig,
     new_events: tuple[NewEvent, ...],
+    *,
+    poll: bool = False,
+    retry_after: float | None = None,
 ) -> ShipmentUpdate:
-    """The steps every update ends with: the delay, the order's status, the messages and
-    the sequences they use, and the columns that changed."""
+    """The steps every update ends with, over the shipment's changed `fields`: the next poll
+    (`poll`: this was a poll), the delay, the order's status, the messages and the sequences
+    they use, and the columns that changed. Builds each after-state once: this runs for every
+    poll of every shipment."""
+    status: Status = fields.get("status", before.status)
+    estimate: Estimate | None = fields.get("estimate", before.estimate)
+    if poll:
+        fields["next_poll_at"] = next_poll_at(
+            status,
+            before.id,
+            now,
+            config,
+            expected=(estimate or order.promise).earliest,
+            dest_tz=order.dest_tz,
+            failures=fields.get("poll_failures", before.poll_failures),
+            retry_after=retry_after,
+        )
     facts = DelayFacts(
-        status=after.status,
+        status=status,
         promise=order.promise,
-        estimate=after.estimate,
-        last_event_at=after.last_event_at,
-        delivered_at=after.delivered_at,
+        estimate=estimate,
+        last_event_at=fields.get("last_event_at", before.last_event_at),
+        delivered_at=fields.get("delivered_at", before.delivered_at),
         dest_tz=order.dest_tz,
     )
     reason = delay_reason(facts, now, config)
-    delayed = reason is not None
     since = (before.delayed_since or now) if before.delayed else now
-    after = replace(
-        after,
-        delayed=delayed,
-        delay_reason=reason,
-        delayed_since=since if delayed else None,
-    )
-    statuses = dict(order.shipment_statuses)
-    statuses[after.id] = after.status
-    order_after = replace(
-        order,
-        status=order_status(statuses.values(), cancelled=order.cancelled_at is not None),
-        shipment_statuses=MappingProxyType(statuses),
-    )
+    fields["delayed"] = reason is not None
+    fields["delay_reason"] = reason
+    fields["delayed_since"] = since if reason is not None else None
+    after = replace(before, **fields)
+    order_after = order
+    if order.shipment_statuses.get(before.id) != status:
+        statuses = dict(order.shipment_statuses)
+        statuses[before.id] = status
+        derived = order_status(statuses.values(), cancelled=order.cancelled_at is not None)
+        order_after = replace(order, status=derived, shipment_statuses=MappingProxyType(statuses))
     s_messages = shipment_messages(before, after, order_after, now)
     o_messages = order_messages(order, order_after, now, after)
-    after = replace(after, sequence=before.sequence + len(s_messages))
-    order_after = replace(order_after, sequence=order.sequence + len(o_messages))
+    if s_messages:
+        after = replace(after, sequence=before.sequence + len(s_messages))
+    if o_messages:
+        order_after = replace(order_after, sequence=order.sequence + len(o_messages))
     changes = column_changes(before, after)
     visible = bool(new_events) or bool(set(changes) - POLL_BOOKKEEPING)
     messages: tuple[OutboxMessage, ...] = s_messages + o_messages

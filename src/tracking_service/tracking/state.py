@@ -118,6 +118,7 @@ _NOT_WRITTEN = frozenset(
         "status_event_at",
     }
 )
+_WRITTEN = tuple(f.name for f in fields(ShipmentState) if f.name not in _NOT_WRITTEN)
 # Columns that only record polling; a change to these alone is not a visible change.
 POLL_BOOKKEEPING = frozenset({"next_poll_at", "last_polled_at", "poll_failures", "last_poll_error"})
 
@@ -126,18 +127,16 @@ def shipment_columns(state: ShipmentState) -> dict[str, Any]:
     """The `shipments` columns the pipeline owns, as stored (status as its string value, the
     estimate as `estimate_earliest`/`estimate_latest`/`estimate_source`)."""
     out: dict[str, Any] = {}
-    for f in fields(state):
-        if f.name in _NOT_WRITTEN:
-            continue
-        value = getattr(state, f.name)
-        if f.name == "estimate":
+    for name in _WRITTEN:
+        value = getattr(state, name)
+        if name == "estimate":
             out["estimate_earliest"] = value.earliest if value else None
             out["estimate_latest"] = value.latest if value else None
             out["estimate_source"] = value.source if value else None
-        elif f.name == "status":
+        elif name == "status":
             out["status"] = str(value)
         else:
-            out[f.name] = value
+            out[name] = value
     return out
 
 
