@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tracking_service.carriers.status import Status as S
 from tracking_service.tracking.transitions import progress_after, stored_key
 
@@ -163,3 +166,35 @@ def test_progress_after_gives_the_edge_what_it_reestimates_from() -> None:
     assert p.handed_off_at == B.occurred_at
     assert p.last_event_at == C.occurred_at
     assert [e.dedupe_key for e in p.new_events] == ["b", "c"]
+
+
+statuses = st.sampled_from([*S, None])
+scans = st.lists(
+    st.tuples(st.integers(min_value=-200, max_value=0), statuses),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scans=scans, data=st.data())
+def test_any_split_and_order_of_the_same_scans_leaves_the_same_state(
+    scans: list[tuple[int, S | None]], data: st.DataObject
+) -> None:
+    events = [scan(f"k{i}", at(h), s) for i, (h, s) in enumerate(scans)]
+    reference = _final([result(*events)])
+    # the same scans, split into answers (each repeating some) and applied in any order
+    answers = [
+        result(*data.draw(st.lists(st.sampled_from(events), min_size=1, max_size=4)))
+        for _ in range(data.draw(st.integers(min_value=1, max_value=5)))
+    ]
+    answers.append(result(*data.draw(st.permutations(events))))
+    store = _final(data.draw(st.permutations(answers)))
+    assert replace(store.shipment, sequence=0, status_changed_at=None) == replace(
+        reference.shipment, sequence=0, status_changed_at=None
+    )
+    assert store.keys == reference.keys
+    assert store.order.status == reference.order.status
+    # and the loader's `status_event_at` (newest stored event with the current status) agrees
+    mine = [e.occurred_at for e in store.events if e.status == store.shipment.status]  # type: ignore[attr-defined]
+    assert store.shipment.status_event_at == (max(mine) if mine else None)

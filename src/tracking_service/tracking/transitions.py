@@ -23,6 +23,8 @@ from tracking_service.tracking.state import NewEvent, ShipmentState
 
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _KEY_MAX = 128  # tracking_events.dedupe_key
+_CODE_MAX = 64  # raw codes
+_TEXT_MAX = 512  # descriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +58,23 @@ def clip(text: str | None, most: int) -> str | None:
     return None if text is None else text[:most]
 
 
-def status_key(status: Status, at: datetime | None) -> tuple[bool, datetime, int]:
+StatusKey = tuple[bool, datetime, int, str, str]
+
+
+def status_key(
+    status: Status, at: datetime | None, code: str | None, description: str | None
+) -> StatusKey:
     """The order in which scans decide the status: any final status first, then the newest,
-    then the most advanced at one instant. A total order, so the winner does not depend on the
-    order scans arrive in."""
-    return (status in FINAL, at or _LONG_AGO, rank(status))
+    then the most advanced at one instant, then (two scans alike but for their words) the
+    carrier's code and text as stored. A total order over what the shipment keeps of the
+    winner, so the outcome does not depend on the order scans arrive in."""
+    return (
+        status in FINAL,
+        at or _LONG_AGO,
+        rank(status),
+        clip(code, _CODE_MAX) or "",
+        clip(description, _TEXT_MAX) or "",
+    )
 
 
 def new_event(shipment_id: int, event: TrackingEvent) -> NewEvent:
@@ -71,8 +85,8 @@ def new_event(shipment_id: int, event: TrackingEvent) -> NewEvent:
         dedupe_key=stored_key(event.dedupe_key),
         occurred_at=event.occurred_at,
         status=str(event.status) if event.status is not None else None,
-        raw_code=clip(event.raw_code, 64) or "",
-        description=clip(event.description, 512) or "",
+        raw_code=clip(event.raw_code, _CODE_MAX) or "",
+        description=clip(event.description, _TEXT_MAX) or "",
         city=clip(loc.city, 128) if loc else None,
         region=clip(loc.region, 64) if loc else None,
         postal_code=clip(loc.postal_code, 16) if loc else None,
@@ -103,15 +117,17 @@ def progress_after(
     raw_code = before.raw_status_code
     raw_description = before.raw_status_description
     status_at = before.status_event_at
-    best = status_key(status, status_at) if status_at is not None else None
+    best = (
+        status_key(status, status_at, raw_code, raw_description) if status_at is not None else None
+    )
     for event in events:
         if event.status is None:
             continue
-        rival = status_key(event.status, event.occurred_at)
+        rival = status_key(event.status, event.occurred_at, event.raw_code, event.description)
         if best is None or rival > best:
             best = rival
             status, status_at = event.status, event.occurred_at
-            raw_code, raw_description = event.raw_code, event.description
+            raw_code, raw_description = rival[3], rival[4]
     if best is None and result.status is not None and status not in FINAL:
         # no scan says anything we know: the carrier's current status is all there is
         status = result.status
@@ -142,8 +158,8 @@ def progress_after(
     )
     return Progress(
         status=status,
-        raw_status_code=clip(raw_code, 64),
-        raw_status_description=clip(raw_description, 512),
+        raw_status_code=clip(raw_code, _CODE_MAX),
+        raw_status_description=clip(raw_description, _TEXT_MAX),
         status_event_at=status_at,
         handed_off_at=handed_off,
         delivered_at=delivered,
