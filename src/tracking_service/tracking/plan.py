@@ -60,6 +60,11 @@ def plan_update(
     nothing was scanned yet, which is `pending` (no failure counted) until `expiry_days` after
     registration, then `expired`. A cancelled shipment plans nothing. Applying the same answer
     again (same `now`) plans no change.
+
+    The estimate is the carrier's window when this answer gives one; else the carrier's last
+    window (an answer without one, such as a pushed scan, does not take it back); else
+    `reestimated`; else the order's promise. It no longer moves once the status is final. A
+    pushed answer counts as a poll: the next poll is planned from it.
     """
     if before.cancelled_at is not None:
         return _nothing(before, order)
