@@ -32,7 +32,7 @@ from tracking_service.carrier_quotas import SqlCallGate
 from tracking_service.carrier_tokens import SqlTokenStore
 from tracking_service.carrier_usage import SqlCallRecorder
 from tracking_service.carriers.registry import CarrierRegistry, build_registry
-from tracking_service.clock import Clock, SystemClock
+from tracking_service.clock import Clock, open_clock
 from tracking_service.db import create_engine, session_factory
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
@@ -91,13 +91,13 @@ async def open_services(
     `estimator`: an estimator already built from `settings.rules_file` (the app loads the rules
     before it listens, so a broken rules file stops it early); built here otherwise.
     """
-    clock = clock or SystemClock()
     if estimator is None:
         estimator = Estimator(load_rules(settings.rules_file))
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await upgrade_if_behind(engine)
+        clock = clock or await open_clock(engine, settings.clock_speed, settings.clock_anchor)
         history = HistoryRuntime(engine, estimator.rules, clock=clock.now)
         stack.push_async_callback(history.close)
         await history.refresh_logged()

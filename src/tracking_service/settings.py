@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -68,6 +68,46 @@ class Settings(BaseSettings):
         description="Run the background jobs inside the API process (one `serve` process); "
         "false when a separate `tracking-service worker` runs them",
     )
+    # The service's clock and the tracking worker (tracking.jobs): intervals of the jobs, the
+    # lease and batch sizes are in real seconds, whatever the clock speed.
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="Run the service's clock this many times faster than real time (1440: a "
+        "simulated day a real minute); every process of a deployment must use the same speed",
+    )
+    clock_anchor: datetime | None = Field(
+        default=None,
+        description="Instant (ISO 8601 with offset) from which a fast clock runs; unset: the "
+        "first process stores one in the database and every other process reads it",
+    )
+    poll_every_seconds: float = Field(
+        default=2.0, ge=0, description="Real seconds between poll passes; 0: no polling job"
+    )
+    poll_batch_size: int = Field(default=100, ge=1, le=1000, description="Shipments per claim")
+    poll_concurrency: int = Field(
+        default=4, ge=1, description="Claimed batches one worker polls and applies at once"
+    )
+    poll_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Real seconds a claim holds its shipments; after that a dead worker's "
+        "shipments are polled by another",
+    )
+    check_every_seconds: float = Field(
+        default=30.0, ge=0, description="Real seconds between promise and stall checks; 0: none"
+    )
+    expire_every_seconds: float = Field(
+        default=300.0, ge=0, description="Real seconds between expiry passes; 0: none"
+    )
+
+    @field_validator("clock_anchor")
+    @classmethod
+    def _aware_anchor(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-03-02T15:00:00Z")
+        return value
+
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=0,

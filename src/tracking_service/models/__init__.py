@@ -12,6 +12,7 @@ from tracking_service.models.carriers import (
     CarrierRateWindow,
     CarrierToken,
 )
+from tracking_service.models.clock import ClockAnchor
 from tracking_service.models.history import DELIVERY_RECORDS, DeliveryRecord
 from tracking_service.models.tracking import (
     IdempotencyRecord,
@@ -29,6 +30,7 @@ __all__ = [
     "CarrierQuota",
     "CarrierRateWindow",
     "CarrierToken",
+    "ClockAnchor",
     "DeliveryRecord",
     "IdempotencyRecord",
     "Order",
