@@ -390,7 +390,7 @@ async def send(scenario: Scenario, request: Request) -> httpx.Response:
     env_file = scenario.directory.parent / f"{scenario.name}.env"
     env_file.write_text(
         "".join(
-            f"{name}={json.dumps(value)}\n"
+            f"{name}='{value}'\n"  # single quotes: the value as it is, no escapes
             for name, value in scenario.env.items()
             if name.startswith("TRACKING_")
         ),
