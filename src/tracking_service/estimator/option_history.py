@@ -14,8 +14,17 @@ service builds one off the request path (`history_runtime`) and the estimator on
 * Calendars are the rules' own: the warehouse's business days where a record's origin is a
   rules origin (national and state holidays Mon-Fri elsewhere), the option's delivery days at
   the destination.
-* The model is frozen as of the newest delivery in the data (not the wall clock), so recency
-  weights are relative to the history's own end: an old file imported for a demo still speaks.
+* Parcels in flight (`ParcelInFlight`: ordered, maybe handed over, not delivered) are
+  censored evidence, as in the backtest's replay: knowing a parcel has not arrived after so
+  many days is part of what the backtest's model knows at an order instant. They go to the
+  option and zone their delivery record will go to (same labels, same destination), and only
+  where delivered records made a model.
+* When. On delivered records alone the model is frozen as of the newest delivery in the data
+  (not the wall clock), so recency weights are relative to the history's own end: an old file
+  imported for a demo still speaks. With parcels in flight the data is live (what is known not
+  to have arrived is known as of `now`): every record and parcel is fed in the replay's time
+  order (order, hand-off, delivery) and the model is frozen at `now`, so a window is exactly
+  the one the backtest's replay states for an order at `now` with the same information.
 * The level correction (`LevelCorrector`), when the backtest's default `CorrectionConfig`
   enables it, is warmed by replaying the promises of the orders of the last `WARMUP_DAYS` of
   the option's records with the backtest's own replay; its shift at the option's configured
@@ -28,6 +37,7 @@ service builds one off the request path (`history_runtime`) and the estimator on
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +57,7 @@ from tracking_service.estimator.history import (
     HistoryConfig,
     HistoryModel,
     HistoryWindow,
+    InFlight,
     LaneHistory,
     LaneQuery,
     LevelCorrector,
@@ -69,11 +80,7 @@ CALENDAR_YEARS_AHEAD = 2  # day indexes are built this far past the newest of (n
 
 def learns_from(option: ShippingOption, delivery: Delivery) -> bool:
     """Does this record teach this option? (label match, or unlabelled when allowed)."""
-    carrier = (delivery.carrier or "").strip().casefold()
-    service = (delivery.service or "").strip().casefold()
-    if not carrier and not service:
-        return option.history.learn_from_unlabelled
-    return (carrier, service) == option.history_label
+    return _labelled_for(option, delivery.carrier, delivery.service)
 
 
 def option_calendars(rules: Rules, option: ShippingOption, first: date, last: date) -> Calendars:
@@ -97,6 +104,29 @@ def option_calendars(rules: Rules, option: ShippingOption, first: date, last: da
 
 
 @dataclass(frozen=True, slots=True)
+class ParcelInFlight:
+    """A parcel ordered (and maybe handed over) and not delivered yet, as a model input.
+
+    `parcel` is what the lane model learns (`LaneHistory.add_in_flight`); `carrier` and
+    `service` are the labels its delivery record will carry, so it teaches the option that
+    record will teach. `of(record, handed_off)` is a record as it was before its delivery: the
+    backtest's view of it, and what the service's own tables give for a parcel on its way.
+    """
+
+    parcel: InFlight
+    carrier: str | None = None
+    service: str | None = None
+
+    @classmethod
+    def of(cls, d: Delivery, handed_off: bool) -> ParcelInFlight:
+        return cls(InFlight.of(d, handed_off), d.carrier, d.service)
+
+    @property
+    def key(self) -> str:
+        return self.parcel.key
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneModel:
     """The frozen model of one option in one zone of the rules."""
 
@@ -114,6 +144,7 @@ class OptionSummary:
     zones: tuple[str, ...]
     level_shift: float
     warmup_promises: int
+    in_flight: int = 0  # parcels in flight learned (censored evidence)
 
 
 _NONE = object()  # a cached "no window"
@@ -135,6 +166,7 @@ class OptionHistories:
     first_day: date
     last_day: date
     config: HistoryConfig = field(default_factory=HistoryConfig)
+    in_flight: int = 0  # parcels in flight given (all options), whether used or not
     _cache: Lru[Hashable, object] = field(default_factory=lambda: Lru(CACHE_SIZE), repr=False)
 
     def level(self, option: str, confidence: float) -> float:
@@ -262,9 +294,80 @@ def empty_histories(now: datetime) -> OptionHistories:
 
 
 def _record_zone(index: ZoneIndex, option: ShippingOption, d: Delivery) -> str | None:
-    postal = "".join(ch for ch in (d.dest_postal_code or "") if ch.isalnum()).upper()
-    zones = index.match(d.dest_country, postal, d.dest_subdivision)
+    return _zone_of(index, option, d.dest_country, d.dest_postal_code, d.dest_subdivision)
+
+
+def _zone_of(
+    index: ZoneIndex,
+    option: ShippingOption,
+    country: str,
+    postal_code: str | None,
+    subdivision: str | None,
+) -> str | None:
+    postal = "".join(ch for ch in (postal_code or "") if ch.isalnum()).upper()
+    zones = index.match(country, postal, subdivision)
     return served_zone(option, {z.id: i for i, z in enumerate(zones)})
+
+
+def _labelled_for(option: ShippingOption, carrier: str | None, service: str | None) -> bool:
+    carrier = (carrier or "").strip().casefold()
+    service = (service or "").strip().casefold()
+    if not carrier and not service:
+        return option.history.learn_from_unlabelled
+    return (carrier, service) == option.history_label
+
+
+def _unlabelled(p: ParcelInFlight) -> InFlight:
+    """The parcel as its option's model learns it: without labels, like its records."""
+    return replace(p.parcel, query=replace(p.parcel.query, service=None))
+
+
+def _in_flight_at(p: ParcelInFlight, now: datetime) -> ParcelInFlight | None:
+    """What is known of a parcel at `now`: None when ordered later, no hand-off before it."""
+    if p.parcel.order_time > now:
+        return None
+    handoff = p.parcel.handoff_time
+    if handoff is not None and handoff > now:
+        return replace(p, parcel=replace(p.parcel, handoff_time=None))
+    return p
+
+
+# event kinds at one instant, as the backtest's replay orders them
+_ORDER, _HANDOFF, _DELIVERY = 0, 1, 2
+
+
+def _feed_in_time_order(
+    lanes: LaneHistory, records: list[Delivery], in_flight: list[InFlight]
+) -> int:
+    """Learn records and parcels in flight in the order the backtest's replay learns them:
+    by instant, then order before hand-off before delivery, then input order (records first).
+    A parcel is in flight from its order (censored in handling), handed over (handling known,
+    censored in transit), then delivered. Returns the records used."""
+    censoring = lanes.config.censoring
+    events: list[tuple[datetime, int, int]] = []
+    for i, d in enumerate(records):
+        events.append((d.order_time, _ORDER, 3 * i))
+        if d.handoff_time is not None:
+            events.append((d.handoff_time, _HANDOFF, 3 * i + 1))
+        events.append((d.delivered_at, _DELIVERY, 3 * i + 2))
+    base = 3 * len(records)
+    for i, p in enumerate(in_flight):
+        events.append((p.order_time, _ORDER, base + 3 * i))
+        if p.handoff_time is not None:
+            events.append((p.handoff_time, _HANDOFF, base + 3 * i + 1))
+    heapq.heapify(events)
+    used = 0
+    while events:
+        _, kind, seq = heapq.heappop(events)
+        i = seq // 3
+        if kind == _DELIVERY:
+            used += lanes.add(records[i])
+        elif censoring and i < len(records):
+            lanes.add_in_flight(InFlight.of(records[i], handed_off=kind == _HANDOFF))
+        elif censoring:
+            p = in_flight[i - len(records)]
+            lanes.add_in_flight(p if kind == _HANDOFF else replace(p, handoff_time=None))
+    return used
 
 
 def _handling_range(rules: Rules, option: ShippingOption) -> tuple[int, int]:
@@ -308,23 +411,38 @@ def build_option_histories(
     rules: Rules,
     deliveries: Iterable[Delivery],
     *,
+    in_flight: Iterable[ParcelInFlight] = (),
     now: datetime | None = None,
     config: HistoryConfig | None = None,
     correction: CorrectionConfig | None = None,
     warm_up: bool = True,
 ) -> OptionHistories:
-    """Learn every option's history from `deliveries` and freeze it (CPU work: not on the
-    request path). Options without matching records get no model: they stay on the rules.
+    """Learn every option's history from `deliveries` (and the parcels `in_flight`) and freeze
+    it (CPU work: not on the request path). Options without matching records get no model:
+    they stay on the rules.
 
     `correction` defaults to the backtest's default `CorrectionConfig`; records delivered after
-    `now` (a clock behind the data) are left out."""
+    `now` (a clock behind the data) are left out, and so are parcels ordered after it (a
+    hand-off after it is not known yet). A parcel that also has a delivery record is learned
+    as delivered only. Without parcels in flight the model is frozen at the newest delivery;
+    with them, at `now` (see the module docstring)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     config = config or HistoryConfig()
     records = [d for d in deliveries if d.delivered_at <= now]
     if not records:
         return empty_histories(now)
-    as_of = max(d.delivered_at for d in records)
-    first = min(d.order_time for d in records).date() - timedelta(days=31)
+    delivered = {d.key for d in records}
+    open_parcels = [
+        known
+        for p in in_flight
+        if p.key not in delivered and (known := _in_flight_at(p, now)) is not None
+    ]
+    live = bool(open_parcels)
+    as_of = now if live else max(d.delivered_at for d in records)
+    first = min(d.order_time for d in records).date()
+    if live:
+        first = min(first, min(p.parcel.order_time for p in open_parcels).date())
+    first -= timedelta(days=31)
     last = date(max(now, as_of).year + CALENDAR_YEARS_AHEAD, 12, 31)
     index = ZoneIndex(rules)
     models: dict[tuple[str, str], ZoneModel] = {}
@@ -338,15 +456,29 @@ def build_option_histories(
                 by_zone.setdefault(zone, []).append(d)
         if not by_zone:
             continue
+        open_by_zone: dict[str, list[InFlight]] = {}
+        for p in open_parcels:
+            if _labelled_for(option, p.carrier, p.service):
+                q = p.parcel.query
+                where = _zone_of(
+                    index, option, q.dest_country, q.dest_postal_code, q.dest_subdivision
+                )
+                if where in by_zone:
+                    open_by_zone.setdefault(where, []).append(_unlabelled(p))
         calendars = option_calendars(rules, option, first, last)
         h_min, h_max = _handling_range(rules, option)
         transit = {t.zone: t for t in option.transit}
-        used = 0
+        used = opened = 0
         for zone, zone_records in by_zone.items():
             t = transit[zone]
             lanes = LaneHistory(config, calendars, prior=RulesPrior(h_min, h_max, t.min, t.max))
-            for d in sorted(zone_records, key=lambda r: r.delivered_at):
-                used += lanes.add(d)
+            if live:
+                zone_open = open_by_zone.get(zone, [])
+                used += _feed_in_time_order(lanes, zone_records, zone_open)
+                opened += len(zone_open)
+            else:
+                for d in sorted(zone_records, key=lambda r: r.delivered_at):
+                    used += lanes.add(d)
             models[(option.code, zone)] = ZoneModel(option.code, zone, lanes.freeze(as_of))
         _index_query_places(rules, option, calendars)
         shift, promises = 0.0, 0
@@ -356,7 +488,7 @@ def build_option_histories(
                 kept, calendars, config, option.confidence, as_of, correction
             )
         summaries[option.code] = OptionSummary(
-            option.code, used, tuple(sorted(by_zone)), shift, promises
+            option.code, used, tuple(sorted(by_zone)), shift, promises, opened
         )
     return OptionHistories(
         as_of=as_of,
@@ -367,6 +499,7 @@ def build_option_histories(
         first_day=first,
         last_day=date(max(now, as_of).year + 1, 12, 31),
         config=config,
+        in_flight=len(open_parcels),
     )
 
 

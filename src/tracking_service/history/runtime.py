@@ -3,12 +3,20 @@ publish an immutable snapshot.
 
 `HistoryRuntime.refresh()` runs at start-up (the app lifespan), on the scheduler's interval
 (`TRACKING_HISTORY_REFRESH_SECONDS`, see `scheduler`) and on `POST /v1/history/refresh`. It
-first reads a cheap fingerprint of the `delivery_records` table (row count and highest id); an
-unchanged table is not rebuilt. Otherwise it loads every record, builds and freezes the models
-in a worker thread (`asyncio.to_thread`: the CPU work never runs on the event loop) and serves
-the new snapshot (`HistoryRuntime.snapshot`, which the estimate route only reads; `publish`, when
-given, is told too). A failed refresh keeps the snapshot being served. The fingerprint and the
-records are read in one unit of work (`db.unit_of_work`).
+first reads a cheap fingerprint of its inputs (`TableState`: aggregates of `delivery_records`,
+`orders` and `shipments`, one query each); unchanged inputs are not rebuilt. Otherwise it loads
+every record and the parcels in flight (orders and handed-over shipments not delivered yet,
+`tracking.feedback.parcels_in_flight`), builds and freezes the models in a worker thread
+(`asyncio.to_thread`: the CPU work never runs on the event loop) and serves the new snapshot
+(`HistoryRuntime.snapshot`, which the estimate route only reads; `publish`, when given, is told
+too). A failed refresh keeps the snapshot being served. The fingerprint and the inputs are read
+in one unit of work (`db.unit_of_work`), at one instant of the clock.
+
+Parcels in flight make the model the backtest's: at the build instant it has learned the same
+delivered records and counts the same parcels still on their way (see `option_history`). What
+it knows of them grows with time alone (a parcel not delivered after three days says more than
+after one), so while any order is open the fingerprint also holds the clock's hour: the model
+is rebuilt at least once an hour of the service's clock, even when no row changed.
 
 `tracking-service import-history` runs in another process: the service picks its rows up on
 its next refresh (or at once with `POST /v1/history/refresh`).
@@ -20,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -36,27 +44,91 @@ from tracking_service.estimator.option_history import (
 from tracking_service.estimator.rules import Rules
 from tracking_service.history.store import load_deliveries
 from tracking_service.models import DELIVERY_RECORDS as _TABLE
+from tracking_service.models import Order, Shipment
+from tracking_service.tracking.feedback import ORDER_OVER, OVER, parcels_in_flight
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class TableState:
-    """A cheap fingerprint of the history table: rows and the highest id.
+    """A cheap fingerprint of the model's inputs.
 
-    New rows raise both; deleting rows lowers the count. (A delete plus an insert that reuses
-    the deleted highest id is not seen; records are only ever added.)
+    `rows`, `max_id`: the history table's rows and highest id. New rows raise both; deleting
+    rows lowers the count. (A delete plus an insert that reuses the deleted highest id is not
+    seen; records are only ever added.)
+
+    `tracking` (None while there is no order): of orders, the count, highest id, cancelled and
+    open ones, and those over; of shipments, the count, highest id, cancelled, handed over and
+    delivered ones, the latest hand-off, and those over. Every change that moves a parcel into,
+    through or out of flight changes one of them. (A hand-off instant corrected to another that
+    is not the latest is seen with the next change, or a forced refresh.)
+
+    `hour`: the clock's hour while an order is open (parcels in flight age with time alone).
     """
 
     rows: int
     max_id: int | None
+    tracking: tuple[object, ...] | None = None
+    hour: datetime | None = None
 
 
-async def table_state(session: AsyncSession) -> TableState:
-    query = sa.select(sa.func.count(), sa.func.max(_TABLE.c.id)).select_from(_TABLE)
+_ORDERS = Order.__table__  # type: ignore[attr-defined]
+_SHIPMENTS = Shipment.__table__  # type: ignore[attr-defined]
+
+
+def _counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+async def table_state(session: AsyncSession, now: datetime | None = None) -> TableState:
+    """The fingerprint (see `TableState`); `hour` only when `now` is given."""
     conn = await session.connection()
+    query = sa.select(sa.func.count(), sa.func.max(_TABLE.c.id)).select_from(_TABLE)
     rows, max_id = (await conn.execute(query)).one()
-    return TableState(int(rows), None if max_id is None else int(max_id))
+    state = TableState(int(rows), None if max_id is None else int(max_id))
+    o = _ORDERS.c
+    over = o.status.in_(sorted(ORDER_OVER))
+    orders = (
+        await conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.max(o.id),
+                sa.func.count(o.cancelled_at),
+                _counted(sa.and_(o.cancelled_at.is_(None), sa.not_(over))),
+                _counted(over),
+            ).select_from(_ORDERS)
+        )
+    ).one()
+    if not orders[0]:
+        return state
+    s = _SHIPMENTS.c
+    shipments = (
+        await conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.max(s.id),
+                sa.func.count(s.cancelled_at),
+                sa.func.count(s.handed_off_at),
+                sa.func.count(s.delivered_at),
+                sa.func.max(s.handed_off_at),
+                _counted(s.status.in_(sorted(OVER))),
+            ).select_from(_SHIPMENTS)
+        )
+    ).one()
+    open_orders = int(orders[3])
+    hour = None
+    if open_orders and now is not None:
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    tracking = (*(_plain(x) for x in orders), *(_plain(x) for x in shipments))
+    return replace(state, tracking=tracking, hour=hour)
+
+
+def _plain(value: object) -> object:
+    """Aggregates as comparable plain values (drivers give ints, Decimals or datetimes)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return int(value)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +170,23 @@ class HistoryRuntime:
             started = time.perf_counter()
             if self._closed:  # a job that fired while the app was stopping
                 return RefreshResult(False, self.state or TableState(0, None), 0.0, self.snapshot)
+            now = self._clock()
             async with unit_of_work(self.engine) as session:
-                state = await table_state(session)
+                state = await table_state(session, now)
                 if state == self.state and not force:
                     return RefreshResult(False, state, time.perf_counter() - started, self.snapshot)
                 records = await load_deliveries(session)
+                in_flight = (
+                    await parcels_in_flight(session, self.rules, now)
+                    if state.tracking is not None
+                    else []
+                )
             snapshot = await asyncio.to_thread(
                 build_option_histories,
                 self.rules,
                 records,
-                now=self._clock(),
+                in_flight=in_flight,
+                now=now,
                 config=self.config,
             )
             self.snapshot, self.state = snapshot, state
@@ -116,8 +195,9 @@ class HistoryRuntime:
                 self._publish(snapshot)
             seconds = time.perf_counter() - started
             log.info(
-                "delivery history rebuilt: %d records, options %s, in %.2f s",
+                "delivery history rebuilt: %d records, %d parcels in flight, options %s, in %.2f s",
                 state.rows,
+                len(in_flight),
                 {code: s.records for code, s in snapshot.options.items()} or "none",
                 seconds,
             )
