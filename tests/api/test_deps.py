@@ -8,20 +8,23 @@ from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracking_service import errors
+from tracking_service import api_keys, errors
 from tracking_service.api.deps import ClockDep, SessionDep, require_api_key
 from tracking_service.app import create_app
 from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine, unit_of_work
 from tracking_service.estimator.records import Delivery
 from tracking_service.history import store as history_store
+from tracking_service.models.api_keys import ApiKey
 from tracking_service.settings import Settings, bundled_rules_path
 
 from .helpers import app_client, lifespan_client
 
 PROBLEM = "application/problem+json"
 BRT = timezone(timedelta(hours=-3))
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def parcel(key: str) -> Delivery:
@@ -39,9 +42,9 @@ def parcel(key: str) -> Delivery:
     )
 
 
-def app_with_test_routes(settings: Settings) -> FastAPI:
+def app_with_test_routes(settings: Settings, clock: FixedClock | None = None) -> FastAPI:
     """The real app plus throwaway routes that write through `SessionDep`."""
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     router = APIRouter(prefix="/test")
 
     @router.post("/write/{key}")
@@ -202,21 +205,107 @@ async def test_clock_dependency_is_the_services_clock(tmp_path: Path) -> None:
 
 
 async def test_require_api_key_guards_any_router(tmp_path: Path) -> None:
+    """Keys of TRACKING_API_KEYS, as a bearer token or in X-API-Key."""
     settings = settings_for(f"sqlite:///{tmp_path / 'deps.db'}", api_keys=["k1", "k2"])
     async with lifespan_client(app_with_test_routes(settings)) as client:
-        for headers in ({}, {"X-API-Key": "wrong"}):
+        for headers in (
+            {},
+            {"X-API-Key": "wrong"},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic azI6"},  # another scheme: no key
+            {"Authorization": "Bearer wrong", "X-API-Key": "k2"},  # the bearer one counts
+        ):
             refused = await client.get("/guarded", headers=headers)
             assert refused.status_code == 401
             assert refused.headers["content-type"] == PROBLEM
-            assert refused.headers["www-authenticate"] == "ApiKey"
+            assert refused.headers["www-authenticate"] == "Bearer"
             assert refused.json()["detail"] == (
-                "missing or unknown API key: send it in the X-API-Key header"
+                "missing or unknown API key: send it as `Authorization: Bearer KEY` "
+                "or in the X-API-Key header"
             )
         assert (await client.get("/guarded", headers={"X-API-Key": "k2"})).json() == {"ok": True}
+        bearer = {"Authorization": "Bearer k1"}
+        assert (await client.get("/guarded", headers=bearer)).json() == {"ok": True}
 
 
-async def test_no_api_key_needed_when_none_is_set(tmp_path: Path) -> None:
-    async with lifespan_client(
-        app_with_test_routes(settings_for(f"sqlite:///{tmp_path / 'deps.db'}"))
-    ) as client:
-        assert (await client.get("/guarded")).json() == {"ok": True}
+NO_KEY = (
+    "no API key is configured: create one with `tracking-service create-api-key --name NAME` "
+    "and send it as `Authorization: Bearer KEY` (or in the X-API-Key header)"
+)
+
+
+async def test_back_office_is_closed_without_any_key(database_url: str) -> None:
+    """No key in the settings and no active key in the table: 401, saying how to make one."""
+    async with lifespan_client(app_with_test_routes(settings_for(database_url))) as client:
+        for headers in ({}, {"X-API-Key": "anything"}, {"Authorization": "Bearer tsk_" + "x" * 43}):
+            refused = await client.get("/guarded", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == PROBLEM
+            assert refused.json()["detail"] == NO_KEY
+    engine = create_engine(database_url)
+    try:
+        async with unit_of_work(engine) as session:
+            _, row = await api_keys.create(session, "old", NOW)
+            await api_keys.revoke(session, row.id or 0, NOW)
+    finally:
+        await engine.dispose()
+    async with lifespan_client(app_with_test_routes(settings_for(database_url))) as client:
+        assert (await client.get("/guarded")).json()["detail"] == NO_KEY  # revoked only
+
+
+async def test_keys_of_the_table(database_url: str) -> None:
+    """Keys made by create-api-key: bearer or X-API-Key, use recorded once a minute, revoked
+    keys refused."""
+    engine = create_engine(database_url)
+    try:
+        async with unit_of_work(engine) as session:
+            key, row = await api_keys.create(session, "shop", NOW)
+            other, _ = await api_keys.create(session, "other", NOW)
+        assert row.id is not None
+        clock = FixedClock(NOW + timedelta(hours=1))
+        app = app_with_test_routes(settings_for(database_url), clock=clock)
+        async with lifespan_client(app) as client:
+            for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+                assert (await client.get("/guarded", headers=headers)).json() == {"ok": True}
+            used = await stored_key(engine, row.id)
+            assert used.last_used_at == NOW + timedelta(hours=1)
+            clock.advance(timedelta(seconds=30))
+            await client.get("/guarded", headers={"X-API-Key": key})
+            assert (await stored_key(engine, row.id)).last_used_at == NOW + timedelta(hours=1)
+            clock.advance(timedelta(seconds=30))
+            await client.get("/guarded", headers={"X-API-Key": key})
+            assert (await stored_key(engine, row.id)).last_used_at == clock.now()
+            unknown = await client.get("/guarded", headers={"X-API-Key": key + "x"})
+            assert unknown.status_code == 401
+            assert unknown.json()["detail"].startswith("missing or unknown API key")
+
+            async with unit_of_work(engine) as session:
+                await api_keys.revoke(session, row.id, clock.now())
+            revoked = await client.get("/guarded", headers={"Authorization": f"Bearer {key}"})
+            assert revoked.status_code == 401
+            assert revoked.json()["detail"].startswith("missing or unknown API key")
+            still = await client.get("/guarded", headers={"Authorization": f"Bearer {other}"})
+            assert still.json() == {"ok": True}
+    finally:
+        await engine.dispose()
+
+
+async def stored_key(engine: AsyncEngine, key_id: int) -> ApiKey:
+    async with unit_of_work(engine) as session:
+        row = await session.get(ApiKey, key_id)
+        assert row is not None
+        return row
+
+
+async def test_both_kinds_of_key_work_together(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with unit_of_work(engine) as session:
+            key, _ = await api_keys.create(session, "shop", NOW)
+    finally:
+        await engine.dispose()
+    settings = settings_for(database_url, api_keys=["from-settings"])
+    async with lifespan_client(app_with_test_routes(settings)) as client:
+        for sent in (key, "from-settings"):
+            answer = await client.get("/guarded", headers={"Authorization": f"Bearer {sent}"})
+            assert answer.json() == {"ok": True}

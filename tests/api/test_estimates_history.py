@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from tracking_service import api_keys
 from tracking_service.db import create_engine, unit_of_work
 from tracking_service.estimator.records import Delivery
 from tracking_service.history import store as history_store
@@ -156,6 +157,8 @@ async def test_history_status_and_refresh(database_url: str, tmp_path: Path) -> 
                 assert denied.status_code == 401
                 assert denied.headers["content-type"] == PROBLEM
         auth = {"X-API-Key": KEY}
+        bearer = await client.get("/v1/history", headers={"Authorization": f"Bearer {KEY}"})
+        assert bearer.status_code == 200
         status = (await client.get("/v1/history", headers=auth)).json()
         assert status["records"] == 200
         assert status["options"][0]["option"] == "standard"
@@ -177,8 +180,32 @@ async def test_history_status_and_refresh(database_url: str, tmp_path: Path) -> 
 
 
 async def test_empty_history_serves_the_rules(database_url: str, tmp_path: Path) -> None:
-    async with running(database_url, tmp_path) as client:
+    async with running(database_url, tmp_path, api_keys=[KEY]) as client:
         options = await estimate(client)
         assert {e["basis"] for e in options.values()} == {"rules"}
-        status = (await client.get("/v1/history")).json()  # no API keys configured
+        status = (await client.get("/v1/history", headers={"X-API-Key": KEY})).json()
         assert status == {**status, "records": 0, "as_of": None, "options": []}
+
+
+async def test_history_routes_need_a_key_even_when_none_is_configured(
+    database_url: str, tmp_path: Path
+) -> None:
+    """No key set and none created: the back office is closed and says how to open it, while
+    estimates need no key; a key made by create-api-key opens it."""
+    async with running(database_url, tmp_path) as client:
+        assert (await estimate(client))["standard"]["basis"] == "rules"
+        for method, path in (("GET", "/v1/history"), ("POST", "/v1/history/refresh")):
+            denied = await client.request(method, path)
+            assert denied.status_code == 401
+            assert denied.headers["content-type"] == PROBLEM
+            assert "tracking-service create-api-key --name NAME" in denied.json()["detail"]
+    engine = create_engine(database_url)
+    try:
+        async with unit_of_work(engine) as session:
+            key, _ = await api_keys.create(session, "back office", datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    async with running(database_url, tmp_path) as client:
+        status = await client.get("/v1/history", headers={"Authorization": f"Bearer {key}"})
+        assert status.status_code == 200
+        assert status.json()["records"] == 0

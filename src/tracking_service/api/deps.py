@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tracking_service import api_keys
 from tracking_service.api.problems import ProblemError
 from tracking_service.clock import Clock
 from tracking_service.estimator.estimate import Estimator
@@ -70,29 +73,62 @@ async def get_estimator(services: ServicesDep) -> Estimator:
 EstimatorDep = Annotated[Estimator, Depends(get_estimator)]
 
 
-ApiKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-API-Key",
-        max_length=256,
-        description="Back-office API key; required when the service sets TRACKING_API_KEYS",
-    ),
-]
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerKey",
+    description="Back-office API key as `Authorization: Bearer KEY` "
+    "(`tracking-service create-api-key --name NAME` makes one)",
+)
+_api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description="The same key in the `X-API-Key` header",
+)
 
 
-async def require_api_key(services: ServicesDep, key: ApiKeyHeader = None) -> None:
-    """401 problem+json unless the header holds one of `settings.api_keys` (when any is set).
+@dataclass(frozen=True, slots=True)
+class ApiCaller:
+    """Who a back-office request comes from: a key's name and its row id (None for a key of
+    `TRACKING_API_KEYS`)."""
 
-    Declared as an optional header rather than an OpenAPI security scheme: whether a key is
-    needed is the deployment's choice (`TRACKING_API_KEYS`), not the contract's. Use it as
-    `dependencies=[Depends(require_api_key)]` on any router."""
-    keys = services.settings.api_keys
-    if not keys:
-        return
-    if key is None or not any(secrets.compare_digest(key, k) for k in keys):
-        raise ProblemError(
-            401,
-            "missing or unknown API key: send it in the X-API-Key header",
-            kind="unauthorized",
-            headers={"WWW-Authenticate": "ApiKey"},
+    name: str
+    key_id: int | None
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, detail, kind="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_api_key(
+    services: ServicesDep,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> ApiCaller:
+    """The caller of a back-office route, or a 401 problem+json.
+
+    The key comes as `Authorization: Bearer KEY` or in `X-API-Key` (the bearer one when both
+    are sent). Valid keys: those of `TRACKING_API_KEYS`, compared in constant time without
+    touching the database, and the active keys of the `api_keys` table, one lookup by hash in
+    the request's session (`api_keys.verify`, which records the use at most once a minute).
+    With no key configured at all the back office is closed, and the answer says how to
+    create a key. Use it as `dependencies=[Depends(require_api_key)]` on any router."""
+    key = bearer.credentials if bearer is not None else header_key
+    if key:
+        for i, configured in enumerate(services.settings.api_keys):
+            if secrets.compare_digest(key.encode(), configured.encode()):
+                return ApiCaller(name=f"TRACKING_API_KEYS[{i}]", key_id=None)
+        row = await api_keys.verify(session, key, services.clock.now())
+        if row is not None:
+            return ApiCaller(name=row.name, key_id=row.id)
+    if not services.settings.api_keys and not await api_keys.any_active(session):
+        raise _unauthorized(
+            "no API key is configured: create one with "
+            f"`{api_keys.CREATE_HINT}` and send it as `Authorization: Bearer KEY` "
+            "(or in the X-API-Key header)"
         )
+    raise _unauthorized(
+        "missing or unknown API key: send it as `Authorization: Bearer KEY` "
+        "or in the X-API-Key header"
+    )
