@@ -6,7 +6,7 @@ publish an immutable snapshot.
 first reads a cheap fingerprint of its inputs (`TableState`: aggregates of `delivery_records`,
 `orders` and `shipments`, one query each); unchanged inputs are not rebuilt. Otherwise it loads
 every record and the parcels in flight (orders and handed-over shipments not delivered yet,
-`tracking.feedback.parcels_in_flight`), builds and freezes the models in a worker thread
+`tracking.feedback.load_open_parcels`), builds and freezes the models in a worker thread
 (`asyncio.to_thread`: the CPU work never runs on the event loop) and serves the new snapshot
 (`HistoryRuntime.snapshot`, which the estimate route only reads; `publish`, when given, is told
 too). A failed refresh keeps the snapshot being served. The fingerprint and the inputs are read
@@ -41,11 +41,18 @@ from tracking_service.estimator.option_history import (
     build_option_histories,
     empty_histories,
 )
+from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import Rules
 from tracking_service.history.store import load_deliveries
 from tracking_service.models import DELIVERY_RECORDS as _TABLE
 from tracking_service.models import Order, Shipment
-from tracking_service.tracking.feedback import ORDER_OVER, OVER, parcels_in_flight
+from tracking_service.tracking.feedback import (
+    ORDER_OVER,
+    OVER,
+    TrackedParcel,
+    as_in_flight_all,
+    load_open_parcels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,19 +183,10 @@ class HistoryRuntime:
                 if state == self.state and not force:
                     return RefreshResult(False, state, time.perf_counter() - started, self.snapshot)
                 records = await load_deliveries(session)
-                in_flight = (
-                    await parcels_in_flight(session, self.rules, now)
-                    if state.tracking is not None
-                    else []
+                tracked = (
+                    await load_open_parcels(session, now) if state.tracking is not None else []
                 )
-            snapshot = await asyncio.to_thread(
-                build_option_histories,
-                self.rules,
-                records,
-                in_flight=in_flight,
-                now=now,
-                config=self.config,
-            )
+            snapshot = await asyncio.to_thread(self._build, records, tracked, now)
             self.snapshot, self.state = snapshot, state
             self.builds += 1
             if self._publish is not None:
@@ -197,11 +195,20 @@ class HistoryRuntime:
             log.info(
                 "delivery history rebuilt: %d records, %d parcels in flight, options %s, in %.2f s",
                 state.rows,
-                len(in_flight),
+                snapshot.in_flight,
                 {code: s.records for code, s in snapshot.options.items()} or "none",
                 seconds,
             )
             return RefreshResult(True, state, seconds, snapshot)
+
+    def _build(
+        self, records: list[Delivery], tracked: list[TrackedParcel], now: datetime
+    ) -> OptionHistories:
+        """The CPU part of a refresh, in a worker thread."""
+        in_flight = as_in_flight_all(self.rules, tracked)
+        return build_option_histories(
+            self.rules, records, in_flight=in_flight, now=now, config=self.config
+        )
 
     async def close(self) -> None:
         """Wait for a refresh in progress to end; later refreshes do nothing (call it before

@@ -9,7 +9,9 @@ flight, read from the tracking tables.
 * `parcels_in_flight(session, rules, now)`: registered orders not delivered yet and handed-over
   shipments not delivered yet, as the backtest's replay sees a parcel before its delivery
   (`ParcelInFlight.of(record, handed_off)`). The history runtime feeds them to the model, so
-  the live model counts the parcels still on their way as the backtest does.
+  the live model counts the parcels still on their way as the backtest does. It reads the rows
+  (`load_open_parcels`) on the event loop and maps them (`as_in_flight_all`, pure CPU) in its
+  build thread.
 
 The origin comes from the rules: an order stores the id of its rules origin, and the origin's
 country, subdivision, postal code and time zone are the rules' (the same fields an estimate's
@@ -33,6 +35,7 @@ reported the hand-off (`handed_off_at`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -191,7 +194,21 @@ _S = Shipment.__table__.c  # type: ignore[attr-defined]
 async def parcels_in_flight(
     session: AsyncSession, rules: Rules, now: datetime | None = None
 ) -> list[ParcelInFlight]:
-    """Every parcel on its way, as the model learns it (see the module docstring).
+    """Every parcel on its way, as the model learns it (see the module docstring):
+    `load_open_parcels` then `as_in_flight_all`."""
+    return as_in_flight_all(rules, await load_open_parcels(session, now))
+
+
+def as_in_flight_all(rules: Rules, parcels: Iterable[TrackedParcel]) -> list[ParcelInFlight]:
+    """`as_in_flight` of each parcel, leaving out those whose origin the rules lost (pure, CPU:
+    the history runtime calls it in its build thread)."""
+    return [found for p in parcels if (found := as_in_flight(rules, p)) is not None]
+
+
+async def load_open_parcels(
+    session: AsyncSession, now: datetime | None = None
+) -> list[TrackedParcel]:
+    """The parcels on their way, as the tables know them.
 
     An order neither cancelled nor over (delivered, returned, expired) placed by `now`: each of
     its shipments neither cancelled nor over is a parcel, handed over when `handed_off_at` is
@@ -233,7 +250,7 @@ async def parcels_in_flight(
     by_order: dict[int, list[Any]] = {}
     for row in await conn.execute(shipments_q):
         by_order.setdefault(row.order_pk, []).append(row)
-    found: list[ParcelInFlight] = []
+    found: list[TrackedParcel] = []
     for o in orders:
         shipments = by_order.get(o.id, [])
         base = TrackedParcel(
@@ -250,13 +267,9 @@ async def parcels_in_flight(
             s.delivered_at is not None or s.status == Status.DELIVERED for s in shipments
         )
         live = [s for s in shipments if s.status not in OVER and s.delivered_at is None]
-        parcels = [_shipment_parcel(base, s, now) for s in live]
+        found.extend(_shipment_parcel(base, s, now) for s in live)
         if not live and not delivered:
-            parcels = [base]
-        for p in parcels:
-            parcel = as_in_flight(rules, p)
-            if parcel is not None:
-                found.append(parcel)
+            found.append(base)
     return found
 
 
