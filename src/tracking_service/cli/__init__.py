@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from tracking_service.cli import api_keys, carriers, history, rules, serve
+from tracking_service.cli import api_keys, carriers, history, rules, serve, tracking
 
 app = typer.Typer(
     help="Delivery promises, order tracking and delay warnings. "
@@ -28,6 +28,7 @@ app.command()(carriers.track)
 app.command()(carriers.detect)
 app.command("sim-carrier")(carriers.sim_carrier)
 app.command("sim-label")(carriers.sim_label)
+app.command()(tracking.poll)
 app.command("create-api-key")(api_keys.create_api_key)
 app.command("list-api-keys")(api_keys.list_api_keys)
 app.command("revoke-api-key")(api_keys.revoke_api_key)
