@@ -155,12 +155,15 @@ async def test_an_option_the_rules_lost_keeps_the_shipments_carrier(engine: Asyn
     assert (record.carrier, record.service) == ("simulated", None)
 
 
-async def test_a_shipment_not_delivered_is_refused(engine: AsyncEngine) -> None:
+async def test_a_shipment_without_its_delivery_instant_teaches_nothing(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     async with unit_of_work(engine) as session:
         o = await add(session, order_row(1))
-        s = await add(session, shipment_row(o, 1))
-        with pytest.raises(ValueError, match="no delivery instant"):
-            await record_delivery(session, o, s, RULES)
+        s = await add(session, shipment_row(o, 1, status="delivered"))
+        assert not await record_delivery(session, o, s, RULES)
+    assert await tracking_records(engine) == []
+    assert "no delivery instant" in caplog.text
 
 
 async def test_parcels_in_flight(engine: AsyncEngine) -> None:

@@ -171,10 +171,14 @@ async def record_delivery(
 ) -> bool:
     """Store the delivered `shipment` of `order` as a delivery record in the session's
     transaction (never commits). True when the row is new; False when it was already stored,
-    or when the rules no longer have the order's origin (logged). A shipment without its
-    delivery instant is a caller's mistake (ValueError)."""
+    or when it cannot teach anything (logged): no delivery instant (a carrier that says
+    "delivered" without a date), or an origin the rules no longer have. Never raises for
+    either: the status change that delivered the parcel must land all the same."""
     if shipment.delivered_at is None:
-        raise ValueError(f"shipment {shipment.id} has no delivery instant")
+        log.warning(
+            "delivered shipment %s not recorded as history: no delivery instant", shipment.id
+        )
+        return False
     record = as_delivery(rules, _parcel(order, shipment), shipment.delivered_at)
     if record is None:
         log.warning(
