@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 import random
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,11 @@ from tracking_service.estimator.history import (
     LaneQuery,
     RulesPrior,
 )
-from tracking_service.estimator.option_history import build_option_histories, option_calendars
+from tracking_service.estimator.option_history import (
+    ParcelInFlight,
+    build_option_histories,
+    option_calendars,
+)
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.reestimate import reestimate
 from tracking_service.estimator.rules import load_rules
@@ -296,3 +300,46 @@ async def test_parcels_in_flight_age_and_move_the_model(engine: AsyncEngine) -> 
         )
     grown = await runtime.refresh()
     assert grown.rebuilt and grown.snapshot.in_flight == first.snapshot.in_flight + 1
+
+
+def test_parcels_already_delivered_or_not_yet_ordered_change_nothing() -> None:
+    """A parcel in flight that also has its delivery record is learned as delivered only; one
+    ordered after `now` is not known yet: with only those, the model is the delivered-only
+    one (frozen at its newest delivery)."""
+    inputs = [record(t, f"p{t.n}") for t in parcels()]
+    delivered = [d for d in inputs if d.delivered_at < NOW]
+    future = [d for d in inputs if d.order_time > NOW]
+    noise = [ParcelInFlight.of(d, handed_off=True) for d in delivered[-20:] + future[:20]]
+    alone = build_option_histories(RULES, delivered, now=NOW, warm_up=False)
+    with_noise = build_option_histories(RULES, delivered, in_flight=noise, now=NOW, warm_up=False)
+    assert with_noise.in_flight == 0 and with_noise.as_of == alone.as_of
+    order_date = NOW.astimezone(SP).date()
+    for q in QUERIES:
+        assert with_noise.window("standard", ZONE, q, order_date, 0.9) == alone.window(
+            "standard", ZONE, q, order_date, 0.9
+        )
+
+
+def test_a_parcel_for_a_zone_without_records_is_left_out() -> None:
+    """Parcels in flight add censored evidence where delivered records made a model; alone
+    they make none (a zone known only from parcels still out stays on the rules)."""
+    inputs = [record(t, f"p{t.n}") for t in parcels()]
+    delivered = [d for d in inputs if d.delivered_at < NOW]
+    to_the_south = replace(
+        inputs[-1],
+        key="south",
+        order_time=NOW - timedelta(days=2),
+        dest_subdivision="PR",
+        dest_postal_code="80010-000",
+    )
+    live = build_option_histories(
+        RULES,
+        delivered,
+        in_flight=[ParcelInFlight.of(to_the_south, handed_off=False)],
+        now=NOW,
+        warm_up=False,
+    )
+    assert live.in_flight == 1
+    assert live.options["standard"].in_flight == 0
+    assert live.options["standard"].zones == (ZONE,)
+    assert live.as_of == NOW
