@@ -17,7 +17,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed-run $@
 
-run: $(VENV)/.installed-run  ## set up and serve on $TRACKING_HOST:$TRACKING_PORT (127.0.0.1:8000)
+# The live demo: the simulated carrier inside the service, a simulated day each real minute, demo
+# orders seeded into an empty var/demo.db, a back-office key printed. Only this target sets
+# TRACKING_DEMO; `tracking-service serve` alone never seeds anything.
+run: $(VENV)/.installed-run  ## set up and run the live demo on $TRACKING_HOST:$TRACKING_PORT (127.0.0.1:8000)
+	TRACKING_DEMO=true \
+	TRACKING_CLOCK_SPEED=$${TRACKING_CLOCK_SPEED:-1440} \
+	TRACKING_DATABASE_URL=$${TRACKING_DATABASE_URL:-sqlite:///var/demo.db} \
 	$(BIN)/tracking-service serve
 
 test: $(VENV)/.installed-dev  ## set up and run lint, types and the whole test suite

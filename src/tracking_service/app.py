@@ -26,6 +26,7 @@ from tracking_service.api import history as history_api
 from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
 from tracking_service.clock import Clock
+from tracking_service.demo import demo
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
 from tracking_service.services import open_services
@@ -58,7 +59,8 @@ def create_app(
         ) as services:
             app.state.services = services
             try:
-                yield
+                async with demo(services):  # nothing unless TRACKING_DEMO (make run)
+                    yield
             finally:
                 del app.state.services
 

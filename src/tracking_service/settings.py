@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         "30-45 us of the process's CPU per request, a fifth of the estimate route's throughput",
     )
 
+    demo: bool = Field(
+        default=False,
+        description="The live demo of `make run` (only its Makefile target sets it): the "
+        "simulated carrier runs inside the process and an empty database is seeded with demo "
+        "orders and a printed API key; never set it in production",
+    )
+
     # Carriers: all optional; a carrier without credentials is "not configured".
     ups_client_id: str | None = None
     ups_client_secret: SecretStr | None = None

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from tracking_service.carriers.base import TrackingOutcome
     from tracking_service.carriers.numbers import NumberMatch
+    from tracking_service.clock import Clock
+    from tracking_service.settings import Settings
 
 
 def track(
@@ -111,20 +113,49 @@ def sim_carrier(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8900,
     speed: Annotated[
-        float,
-        typer.Option(min=0.001, help="Simulated seconds per real second (1440: a day a minute)"),
-    ] = 1440.0,
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Simulated seconds per real second (1440: a day a minute) "
+            "[default: TRACKING_CLOCK_SPEED, 1]",
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
 ) -> None:
     """Run the simulated carrier (POST /v1/track, POST /v1/labels) for demos and load tests.
 
-    Point the service at it with TRACKING_SIMULATED_BASE_URL (default http://127.0.0.1:8900).
+    It runs on the service's clock: at TRACKING_CLOCK_SPEED (or --speed) from the deployment's
+    anchor (TRACKING_CLOCK_ANCHOR, else the one stored in TRACKING_DATABASE_URL), so its labels
+    and scans carry the same simulated instants the service lives on. Point the service at it
+    with TRACKING_SIMULATED_BASE_URL (default http://127.0.0.1:8900).
     """
     from tracking_service.carriers.sim.server import serve as serve_sim
 
     settings = load_settings()
-    console.print(f"simulated carrier on http://{host}:{port} (speed x{speed:g})")
-    serve_sim(host, port, speed, access_log=access_log, log_level=settings.log_level)
+    clock = sim_clock(settings, settings.clock_speed if speed is None else speed)
+    pace = getattr(clock, "speed", 1.0)
+    console.print(
+        f"simulated carrier on http://{host}:{port} (clock x{pace:g}, now "
+        f"{clock.now().isoformat(timespec='seconds')})"
+    )
+    serve_sim(host, port, 1.0, clock=clock.now, access_log=access_log, log_level=settings.log_level)
+
+
+def sim_clock(settings: Settings, speed: float) -> Clock:
+    """The deployment's clock at `speed`: the machine's at 1 without an anchor; else from
+    TRACKING_CLOCK_ANCHOR, or from the anchor stored in the database (written there first when
+    this is the deployment's first fast process)."""
+    from tracking_service.clock import ScaledClock, SystemClock, open_clock
+
+    if speed == 1 and settings.clock_anchor is None:
+        return SystemClock()
+    if settings.clock_anchor is not None:
+        return ScaledClock(speed, settings.clock_anchor)
+
+    async def stored(engine: AsyncEngine) -> Clock:
+        return await open_clock(engine, speed)
+
+    return with_database(settings.database_url, stored)
 
 
 def sim_label(

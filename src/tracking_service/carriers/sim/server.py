@@ -323,14 +323,16 @@ def serve(
     port: int = 8900,
     speed: float = DEFAULT_SPEED,
     *,
+    clock: Clock = utc_now,
     access_log: bool = False,
     log_level: str = "info",
 ) -> None:
-    """Run the simulated carrier with uvicorn in this process (blocks)."""
+    """Run the simulated carrier with uvicorn in this process (blocks). With a fast `clock`
+    (the service's), `speed` 1 puts the scans on that clock's simulated time."""
     import uvicorn
 
     uvicorn.run(
-        create_sim_app(speed=speed),
+        create_sim_app(speed=speed, clock=clock),
         host=host,
         port=port,
         access_log=access_log,
