@@ -4,6 +4,8 @@ idempotent by order id and by Idempotency-Key), read, list by cursor, cancel, ba
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -361,6 +363,12 @@ async def test_list_orders_filters(database_url: str) -> None:
         assert a1["delayed"] is True
 
 
+def _cursor(instant: str, row_id: int) -> str:
+    """A cursor as the service writes them, with any values in it."""
+    raw = json.dumps([instant, row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -368,6 +376,10 @@ async def test_list_orders_filters(database_url: str) -> None:
         ({"limit": "201"}, "query.limit"),
         ({"cursor": "not-a-cursor"}, "query.cursor"),
         ({"cursor": "WzEsMl0"}, "query.cursor"),  # base64 of [1,2]: JSON, not ours
+        ({"cursor": _cursor("2024-11-25T20:00:00+00:00", 2**40)}, "query.cursor"),
+        ({"cursor": _cursor("9999-12-31T23:00:00-05:00", 1)}, "query.cursor"),
+        ({"cursor": _cursor("2024-11-25T20:00:00", 1)}, "query.cursor"),
+        ({"cursor": "é"}, "query.cursor"),
         ({"status": "lost"}, "query.status"),
         ({"carrier": "pigeon"}, "query.carrier"),
         ({"delayed": "maybe"}, "query.delayed"),

@@ -82,14 +82,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         instant, row_id = json.loads(raw)
-        at = datetime.fromisoformat(instant)
-        if at.tzinfo is None or not isinstance(row_id, int) or isinstance(row_id, bool):
+        at = datetime.fromisoformat(instant).astimezone(UTC)
+        if instant[-6:] != "+00:00" or type(row_id) is not int or not 0 <= row_id < 2**31:
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "not a cursor of this list: pass next_cursor from the previous page", field="cursor"
         ) from None
-    return at.astimezone(UTC), row_id
+    return at, row_id
 
 
 def _after(updated: Any, row_id: Any, cursor: str | None) -> ColumnElement[bool] | None:
