@@ -56,7 +56,15 @@ class Settings(BaseSettings):
     def _lower_log_level(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    api_keys: list[str] = Field(default_factory=list)
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line per record; json: one JSON object per line "
+        "(time, level, logger, message, request_id in a request, extra fields)",
+    )
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Back-office keys besides those made by `create-api-key` (JSON list)",
+    )
     history_refresh_seconds: float = Field(
         default=300.0,
         ge=0,

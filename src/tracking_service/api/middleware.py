@@ -16,14 +16,15 @@ other error answer (`api/problems.py`).
   check runs when the app starts reading such a body, after routing has chosen the route
   (`scope["route"]`), so it needs no copy of the routing table.
 - Access log (`settings.access_log`, off by default): one structured line per request on the
-  `tracking_service.access` logger (method, path, status, duration in ms, client). The request
-  only puts a tuple on a queue; a `QueueListener` thread makes the log record, formats and
-  writes it through the logger's handlers (the root's, as `serve` configures them), so
-  formatting and I/O stay off the event loop and out of the request's latency. They still take
-  CPU in this process (the thread holds the interpreter lock while it formats): 30-45 us a
-  line under uvicorn, a fifth of what the estimate route costs, which is why it is opt-in. The
-  thread runs between the app's lifespan start and end; without a lifespan (tests driving the
-  app directly) lines are written inline.
+  `tracking_service.access` logger (method, path, status, duration in ms, client; the
+  request id as a record attribute). The request only puts a tuple on a queue; a
+  `QueueListener` thread makes the log record, formats and writes it through the logger's
+  handlers (the root's, as `serve` configures them), so formatting and I/O stay off the event
+  loop and out of the request's latency. They still take CPU in this process (the thread
+  holds the interpreter lock while it formats): 30-45 us a line under uvicorn, a fifth of
+  what the estimate route costs, which is why it is opt-in. The thread runs between the app's
+  lifespan start and end; without a lifespan (tests driving the app directly) lines are
+  written inline.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracking_service.api.problems import problem_response
+from tracking_service.logging_setup import REQUEST_ID
 from tracking_service.settings import Settings
 
 ACCESS_LOGGER = "tracking_service.access"
 
-AccessEntry = tuple[float, str, str, int, float, str]
-"""(wall-clock start, method, path, status, duration in ms, client) of one request."""
+AccessEntry = (
+    tuple[float, str, str, int, float, str] | tuple[float, str, str, int, float, str, str | None]
+)
+"""(wall-clock start, method, path, status, duration in ms, client[, request id]) of one
+request."""
 
 
 class _Refusal(Exception):
@@ -204,8 +209,8 @@ class AccessLog:
     def record(self, entry: AccessEntry) -> logging.LogRecord:
         """The log record of one request: a key=value message, and the same values as record
         attributes (`method`, `path`, `status`, `duration_ms`, `client`) for a structured
-        formatter."""
-        created, method, path, status, duration_ms, client = entry
+        formatter, and `request_id`, which `logging_setup`'s formatters show."""
+        created, method, path, status, duration_ms, client, *rest = entry
         record = logging.LogRecord.__new__(logging.LogRecord)
         values = record.__dict__
         values.update(self._model)
@@ -219,6 +224,7 @@ class AccessLog:
             status=status,
             duration_ms=round(duration_ms, 3),
             client=client,
+            request_id=rest[0] if rest else None,
         )
         return record
 
@@ -270,6 +276,7 @@ class RequestGuards:
                     status,
                     (time.perf_counter() - started) * 1000.0,
                     f"{client[0]}:{client[1]}" if client else "-",
+                    REQUEST_ID.get(),
                 )
             )
 

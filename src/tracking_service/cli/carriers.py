@@ -27,7 +27,9 @@ def track(
 ) -> None:
     """Look a number up at its carrier now (configured credentials and base URL) and print the
     normalized result or the typed failure. Exit code 0 on a result, 1 on a failure."""
+    from tracking_service.carrier_quotas import SqlCallGate
     from tracking_service.carrier_tokens import SqlTokenStore
+    from tracking_service.carrier_usage import SqlCallRecorder
     from tracking_service.carriers.base import FailureKind, TrackingFailure
     from tracking_service.carriers.present import outcome_to_json, outcome_view
     from tracking_service.carriers.registry import (
@@ -55,12 +57,20 @@ def track(
         code, number = chosen
 
         async def lookup(engine: AsyncEngine) -> TrackingOutcome:
-            # OAuth tokens are shared through the database with the service's processes.
-            registry = build_registry(settings.carrier_configs(), SqlTokenStore(engine))
+            # OAuth tokens, the carriers' limits and the count of calls are shared through the
+            # database with the service's processes.
+            calls = SqlCallRecorder(engine)
+            registry = build_registry(
+                settings.carrier_configs(),
+                SqlTokenStore(engine),
+                observer=calls,
+                gate=SqlCallGate(engine),
+            )
             try:
                 return await track_now(registry, code, number)
             finally:
                 await registry.aclose()
+                await calls.close()
 
         outcome = with_database(settings.database_url, lookup)
     if as_json:
@@ -121,6 +131,19 @@ def sim_carrier(
         ),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
+    push_url: Annotated[
+        str | None,
+        typer.Option(
+            help="POST each new scan of the numbers it minted or was asked about to this URL "
+            "(the service's /v1/carriers/simulated/events) as time passes"
+        ),
+    ] = None,
+    push_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Sent in X-Push-Secret with every push [default: TRACKING_SIMULATED_PUSH_SECRET]"
+        ),
+    ] = None,
 ) -> None:
     """Run the simulated carrier (POST /v1/track, POST /v1/labels) for demos and load tests.
 
@@ -132,13 +155,28 @@ def sim_carrier(
     from tracking_service.carriers.sim.server import serve as serve_sim
 
     settings = load_settings()
+    if push_url is not None and not push_url.startswith(("http://", "https://")):
+        raise fail(f"--push-url must be an http:// or https:// URL, not {push_url!r}")
+    if push_secret is None and settings.simulated_push_secret is not None:
+        push_secret = settings.simulated_push_secret.get_secret_value()
     clock = sim_clock(settings, settings.clock_speed if speed is None else speed)
     pace = getattr(clock, "speed", 1.0)
     console.print(
         f"simulated carrier on http://{host}:{port} (clock x{pace:g}, now "
         f"{clock.now().isoformat(timespec='seconds')})"
     )
-    serve_sim(host, port, 1.0, clock=clock.now, access_log=access_log, log_level=settings.log_level)
+    if push_url:
+        console.print(f"pushing new scans to {push_url}")
+    serve_sim(
+        host,
+        port,
+        1.0,
+        clock=clock.now,
+        access_log=access_log,
+        log_level=settings.log_level,
+        push_url=push_url,
+        push_secret=push_secret,
+    )
 
 
 def sim_clock(settings: Settings, speed: float) -> Clock:

@@ -20,14 +20,16 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracking_service import logging_setup
 from tracking_service.db import DatabaseURLError, create_engine, describe_url
+from tracking_service.logging_setup import LogFormat
 from tracking_service.migrate import upgrade_if_behind
 from tracking_service.settings import Settings, get_settings
 
 T = TypeVar("T")
 
 ENV_PREFIX = "TRACKING_"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = logging_setup.TEXT_FORMAT
 
 console = Console()
 err_console = Console(stderr=True)
@@ -48,9 +50,10 @@ def say(text: str) -> None:
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at `level`; the chatty libraries' INFO lines only when debugging."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+def configure_logging(level: str, fmt: LogFormat = "text") -> None:
+    """Log to stderr at `level` as text or JSON lines (`logging_setup`); the chatty
+    libraries' INFO lines only when debugging."""
+    logging_setup.configure(level, fmt)
     logging.getLogger().setLevel(level.upper())
     debugging = logging.getLogger().level <= logging.DEBUG
     for name in CHATTY_LOGGERS:
@@ -92,7 +95,7 @@ def load_settings() -> Settings:
         settings = get_settings()
     except (ValidationError, SettingsError) as exc:
         raise fail(f"bad configuration: {settings_problem(exc)}") from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 

@@ -244,10 +244,10 @@ def plan_order(
         )
     else:
         _check_given(given, order.placed_at)
-        option = estimator.rules.shipping_options[
-            [s.code for s in estimator.rules.shipping_options].index(order.option)
-        ]
-        confidence = given.confidence if given.confidence is not None else option.confidence
+        configured = next(
+            s.confidence for s in estimator.rules.shipping_options if s.code == order.option
+        )
+        confidence = given.confidence if given.confidence is not None else configured
         promise = Promise(given.earliest, given.latest, confidence, "given", _detail(estimate))
     return PlannedOrder(result.origin, resolved, promise)
 
@@ -382,10 +382,20 @@ async def lock_order(session: AsyncSession, order_pk: int) -> Order:
 
 
 async def _shipments_of(session: AsyncSession, order_pk: int) -> list[Shipment]:
+    """The order's shipments as stored now (read after `lock_order`, so nobody changes them
+    meanwhile), replacing any copy the session held."""
     found = await session.exec(
-        select(Shipment).where(Shipment.order_pk == order_pk).order_by(col(Shipment.id))
+        select(Shipment)
+        .where(Shipment.order_pk == order_pk)
+        .order_by(col(Shipment.id))
+        .execution_options(populate_existing=True)
     )
     return list(found.all())
+
+
+# The plain states of the pipeline's core, for the two changes registration makes (a parcel
+# added, a cancellation): neither judges dates, so the destination's zone and the newest
+# status event, which only dates need, are left out.
 
 
 def _order_state(order: Order, shipments: Sequence[Shipment]) -> OrderState:
@@ -506,7 +516,7 @@ async def _status_after_new_shipment(
         _shipment_state(shipment, base_url),
     )
     order.status = status
-    order.sequence = max([order.sequence, *(m.sequence for m in messages)])
+    order.sequence = before.sequence + len(messages)
     order.updated_at = now
     session.add(order)
     await _write_messages(session, messages)
@@ -741,7 +751,6 @@ async def cancel_shipment(
     order = await lock_order(session, found.order_pk)
     shipments = await _shipments_of(session, found.order_pk)
     shipment = next(s for s in shipments if s.id == shipment_id)
-    await session.refresh(shipment)
     if shipment.cancelled_at is not None:
         return shipment
     if is_final(Status(shipment.status)):

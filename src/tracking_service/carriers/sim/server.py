@@ -15,7 +15,9 @@
         the next n requests to /v1/track answer that status (to exercise clients' retries)
 
 Bad requests answer 4xx in application/problem+json. The timeline itself lives in
-`timeline.py`; this module only translates JSON to it and back.
+`timeline.py`; this module only translates JSON to it and back. With a `Pusher` (`push.py`,
+`sim-carrier --push-url`), the numbers it mints or is asked about are watched and their new
+scans pushed to a URL as time passes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tracking_service.carriers.sim.number import (
     decode,
     encode,
 )
+from tracking_service.carriers.sim.push import Pusher
 from tracking_service.carriers.sim.timeline import Plan, SimEvent, Snapshot, plan, snapshot_of
 from tracking_service.timezones import zone
 
@@ -163,14 +166,23 @@ class SimCarrierApp:
     """ASGI app; `speed` simulated seconds pass per real second, `clock` tells the real time."""
 
     def __init__(
-        self, speed: float = DEFAULT_SPEED, clock: Clock = utc_now, seed: int | None = None
+        self,
+        speed: float = DEFAULT_SPEED,
+        clock: Clock = utc_now,
+        seed: int | None = None,
+        pusher: Pusher | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = float(speed)
         self.clock = clock
         self.rng = random.Random(seed)
+        self.pusher = pusher
         self._faults: list[tuple[int, float | None]] = []
+
+    def render(self, number: str, now: datetime) -> str:
+        """One number's `/v1/track` result at `now` (what a push carries)."""
+        return track_one(number, now, self.speed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -239,6 +251,8 @@ class SimCarrierApp:
         if len(numbers) > MAX_TRACK_BATCH:
             raise BadRequest(400, f"at most {MAX_TRACK_BATCH} tracking numbers per request")
         now = self.clock()
+        if self.pusher is not None:
+            self.pusher.watch(numbers, now, self.speed)
         return '{"results":[' + ",".join(track_one(n, now, self.speed) for n in numbers) + "]}"
 
     def _labels(self, body: Any) -> dict[str, Any]:
@@ -253,7 +267,11 @@ class SimCarrierApp:
             raise BadRequest(422, f"unknown scenario {raw_scenario!r}: one of {names}") from None
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_LABELS:
             raise BadRequest(422, f"count must be an integer from 1 to {MAX_LABELS}")
-        return {"labels": mint(scenario, count, self.clock(), self.rng)}
+        now = self.clock()
+        labels = mint(scenario, count, now, self.rng)
+        if self.pusher is not None:
+            self.pusher.watch((label["tracking_number"] for label in labels), now, self.speed)
+        return {"labels": labels}
 
     def _set_faults(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -270,13 +288,16 @@ class SimCarrierApp:
             raise BadRequest(422, "retry_after must be a number of seconds >= 0")
         self._faults = [(status, retry_after)] * count
 
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.pusher is not None:
+                    self.pusher.start(self.clock, self.render)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.pusher is not None:
+                    await self.pusher.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -312,10 +333,14 @@ async def _problem(
 
 
 def create_sim_app(
-    speed: float = DEFAULT_SPEED, clock: Clock = utc_now, seed: int | None = None
+    speed: float = DEFAULT_SPEED,
+    clock: Clock = utc_now,
+    seed: int | None = None,
+    pusher: Pusher | None = None,
 ) -> SimCarrierApp:
-    """The simulated carrier, ready to mount in-process or serve with uvicorn."""
-    return SimCarrierApp(speed=speed, clock=clock, seed=seed)
+    """The simulated carrier, ready to mount in-process or serve with uvicorn; with a
+    `pusher`, new scans are pushed while its lifespan runs."""
+    return SimCarrierApp(speed=speed, clock=clock, seed=seed, pusher=pusher)
 
 
 def serve(
@@ -326,13 +351,19 @@ def serve(
     clock: Clock = utc_now,
     access_log: bool = False,
     log_level: str = "info",
+    push_url: str | None = None,
+    push_secret: str | None = None,
 ) -> None:
     """Run the simulated carrier with uvicorn in this process (blocks). With a fast `clock`
     (the service's), `speed` 1 puts the scans on that clock's simulated time."""
     import uvicorn
 
     uvicorn.run(
-        create_sim_app(speed=speed, clock=clock),
+        create_sim_app(
+            speed=speed,
+            clock=clock,
+            pusher=Pusher(push_url, secret=push_secret) if push_url else None,
+        ),
         host=host,
         port=port,
         access_log=access_log,
