@@ -24,12 +24,16 @@ from tracking_service import __version__
 from tracking_service.api import carriers as carriers_api
 from tracking_service.api import estimates, health, orders, shipments
 from tracking_service.api import history as history_api
+from tracking_service.api import metrics as metrics_api
+from tracking_service.api.metrics import install_request_metrics
 from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
+from tracking_service.api.request_id import install_request_id
 from tracking_service.clock import Clock
 from tracking_service.demo import demo
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
+from tracking_service.logging_setup import configure_server
 from tracking_service.services import open_services
 from tracking_service.settings import Settings, get_settings
 
@@ -47,6 +51,7 @@ def create_app(
     `clock` and `carrier_transport` replace the system clock and the carriers' network (tests,
     in-process simulations)."""
     settings = settings or get_settings()
+    configure_server(settings.log_level, settings.log_format)  # each `serve --workers` process
     estimator = Estimator(load_rules(settings.rules_file))  # calendars and caches, built once
 
     @asynccontextmanager
@@ -76,6 +81,8 @@ def create_app(
     app.state.estimate_renderer = estimates.ResponseRenderer(estimator)
     install_problem_handlers(app)
     install_request_guards(app, settings)
+    install_request_metrics(app)  # latency by route, for GET /metrics
+    install_request_id(app)  # outermost: every answer and log line of a request has its id
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -84,6 +91,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health.router)
+    app.include_router(metrics_api.router)
     app.include_router(estimates.router)
     app.include_router(history_api.router)
     app.include_router(orders.router)
