@@ -21,6 +21,12 @@ from tracking_service.models.tracking import (
     Shipment,
     TrackingEventRecord,
 )
+from tracking_service.models.webhooks import (
+    OutboxCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "DELIVERY_RECORDS",
@@ -34,9 +40,13 @@ __all__ = [
     "DeliveryRecord",
     "IdempotencyRecord",
     "Order",
+    "OutboxCursor",
     "OutboxEvent",
     "Shipment",
     "TrackingEventRecord",
     "UTCDateTime",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]
