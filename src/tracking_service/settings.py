@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracking_service.carriers.config import (
     ApiKey,
@@ -24,6 +25,8 @@ from tracking_service.tracking.config import (
     DEFAULT_STALL_HOURS,
     TrackingConfig,
 )
+from tracking_service.webhooks.config import DEFAULT_SCHEDULE as DEFAULT_WEBHOOK_SCHEDULE
+from tracking_service.webhooks.config import WebhookConfig
 
 
 def bundled_rules_path(name: str = "us_shop.toml") -> Path:
@@ -128,13 +131,23 @@ class Settings(BaseSettings):
         description="Where customers reach this service: a shipment's tracking URL is this "
         "plus /t/{token} (a trailing slash is ignored)",
     )
+    default_locale: Literal["en", "pt-BR"] = Field(
+        default="en",
+        description="Language of the public tracking page when neither the browser's "
+        "Accept-Language nor the order's locale names one it speaks",
+    )
+    tracking_rate_limit_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Public tracking requests (/t/{token}, /v1/tracking/{token}) a client "
+        "address may make a minute, counted in each API process separately; 0: no limit",
+    )
     access_log: bool = Field(
         default=False,
         description="One structured log line per request (logger tracking_service.access), "
         "formatted and written by a thread off the event loop; off by default: it still costs "
         "30-45 us of the process's CPU per request, a fifth of the estimate route's throughput",
     )
-
     demo: bool = Field(
         default=False,
         description="The live demo of `make run` (only its Makefile target sets it): the "
@@ -337,6 +350,85 @@ class Settings(BaseSettings):
             backoff_max=timedelta(minutes=self.poll_backoff_max_minutes),
             spread=self.poll_spread,
             expiry_days=self.expiry_days,
+        )
+
+    # Webhooks (webhooks/): the URL guard, the signer and the dispatcher. Retry delays, the
+    # rotation overlap and the disabling period are service-clock time; timeout, lease and the
+    # job's interval are real seconds.
+    webhook_allow_http: bool = Field(
+        default=False, description="Allow http:// webhook URLs (development only)"
+    )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names or IP/CIDR ranges webhook URLs may reach although loopback, "
+        "private or link-local (comma-separated or a JSON list, e.g. 127.0.0.1,10.1.0.0/16)",
+    )
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Real seconds a receiver has to answer one POST"
+    )
+    webhook_retry_seconds: list[float] = Field(
+        default_factory=lambda: [d.total_seconds() for d in DEFAULT_WEBHOOK_SCHEDULE],
+        min_length=1,
+        description="Delay before each attempt, the first included (JSON list; default: 0, "
+        "5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h), in service-clock seconds",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.2, ge=0, le=1, description="Retry delays vary by up to this fraction"
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24.0, ge=0, description="After a rotation the old secret signs this long too"
+    )
+    webhook_disable_after_days: float = Field(
+        default=5.0, gt=0, description="An endpoint failing every attempt this long is disabled"
+    )
+    webhook_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Deliveries per claim of the dispatcher"
+    )
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="POSTs one dispatcher has in flight at once"
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Real seconds a claim holds its deliveries; a dead worker's are sent again "
+        "after it (same webhook-id)",
+    )
+    webhook_dispatch_every_seconds: float = Field(
+        default=1.0, ge=0, description="Real seconds between dispatch passes; 0: no dispatcher"
+    )
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _non_negative_delays(cls, value: list[float]) -> list[float]:
+        if any(not d >= 0 for d in value):
+            raise ValueError("delays must be 0 or more seconds")
+        return value
+
+    def webhook_config(self) -> WebhookConfig:
+        """The webhook dispatcher's config (webhooks.config)."""
+        return WebhookConfig(
+            allow_http=self.webhook_allow_http,
+            allow_hosts=tuple(self.webhook_allow_hosts),
+            timeout_seconds=self.webhook_timeout_seconds,
+            schedule=tuple(timedelta(seconds=s) for s in self.webhook_retry_seconds),
+            jitter=self.webhook_retry_jitter,
+            rotation_overlap=timedelta(hours=self.webhook_secret_overlap_hours),
+            disable_after=timedelta(days=self.webhook_disable_after_days),
+            batch_size=self.webhook_batch_size,
+            concurrency=self.webhook_concurrency,
+            lease_seconds=self.webhook_lease_seconds,
+            dispatch_every_seconds=self.webhook_dispatch_every_seconds,
         )
 
 

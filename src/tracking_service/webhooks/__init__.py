@@ -1,0 +1,1 @@
+"""Webhooks: signing and retry schedule (pure), URL guard, fan-out, dispatcher, sender."""
