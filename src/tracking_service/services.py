@@ -3,7 +3,9 @@
 `open_services` is used by the API's lifespan (`app.py`) and by the `worker` command, so both
 kinds of process hold the same objects built the same way: the engine (schema upgraded when
 behind), its session factory, the clock, the estimator (compiled rules), the delivery-history
-runtime with its first snapshot, the carrier adapters and, when there is something to run, the
+runtime with its first snapshot, the carrier adapters (their calls counted by `carrier_calls`,
+which this process flushes to the database every few seconds, and admitted by `carrier_gate`,
+the carriers' limits for all processes together) and, when there is something to run, the
 scheduler. Nothing of it is built lazily later, inside a request or a job.
 
 Two kinds of scheduled work differ in where they must run:
