@@ -147,6 +147,8 @@ def refusal(address: IPAddress) -> str | None:
         return "a cloud metadata address"
     if address.is_multicast:
         return "a multicast address"
+    if address.is_unspecified:
+        return "the unspecified address"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
