@@ -225,11 +225,11 @@ def _bind(base_url: str) -> socket.socket:
 
 @dataclass(frozen=True, slots=True)
 class Seeded:
-    """What the banner shows: each order, its parcels' numbers and tracking URLs."""
+    """What the banner shows: each order and its parcels."""
 
     order_id: str
     shows: str
-    parcels: tuple[tuple[str, str, str], ...]  # (scenario, tracking number, tracking URL)
+    parcels: tuple[tuple[str, str, int], ...]  # (scenario, tracking number, shipment id)
 
 
 def _order_input(demo: DemoOrder, services: Services) -> registration.OrderInput:
@@ -296,8 +296,8 @@ async def seed_if_empty(
                     public_base_url=base_url,
                 )
             ).shipment
-            url = registration.tracking_url(base_url, shipment.tracking_token)
-            parcels.append((parcel.scenario.value, parcel.tracking_number, url))
+            assert shipment.id is not None
+            parcels.append((parcel.scenario.value, parcel.tracking_number, shipment.id))
         seeded.append(Seeded(demo.order_id, demo.shows, tuple(parcels)))
     return seeded
 
@@ -335,19 +335,28 @@ def banner(
             lines.append(f"  {order.order_id}  {order.shows}")
             for scenario, number, _ in order.parcels:
                 lines.append(f"      simulated {number}  ({scenario})")
+    pace = (
+        " (statuses move within a minute; DEMO-1003 is flagged delayed within about three)"
+        if seeded
+        else ""
+    )
     lines += [
         "",
         f"back-office API key (shown once; earlier demo keys revoked): {key}",
         "",
-        "the order list (statuses move within a minute; DEMO-1003 turns delayed within a few):",
+        f"the order list{pace}:",
         f"  curl -s {auth} {api}/v1/orders",
-        "one order with its shipments and their events:",
+        "one order with its shipments and their events, and the delayed shipments:",
         f"  curl -s {auth} {api}/v1/orders/DEMO-1003",
         f"  curl -s {auth} '{api}/v1/shipments?delayed=true'",
     ]
     if seeded:
         late = next((o for o in seeded if o.order_id == "DEMO-1003"), seeded[0])
-        lines.append(f"public tracking URL of {late.order_id}'s parcel: {late.parcels[0][2]}")
+        lines += [
+            f"{late.order_id}'s parcel, with its public tracking_url (the address a customer "
+            "gets):",
+            f"  curl -s {auth} {api}/v1/shipments/{late.parcels[0][2]}",
+        ]
     lines += [f"API reference: {api}/docs", "=" * 78, ""]
     return "\n".join(lines)
 

@@ -96,8 +96,11 @@ async def test_seeds_an_empty_database_once_and_prints_a_working_key(database_ur
                 minted = await client.post("/v1/labels", json={"scenario": "normal"})
             assert minted.json()["labels"][0]["created_at"] == NOW.isoformat()
         assert await counts(services) == (5, 6)
+        key = key_in(first.getvalue())
+        list_url = f"http://{settings.host}:{settings.port}/v1/orders"
+        assert f"curl -s -H 'Authorization: Bearer {key}' {list_url}" in first.getvalue()
         async with unit_of_work(services.engine) as session:
-            assert await api_keys.verify(session, key_in(first.getvalue()), NOW) is not None
+            assert await api_keys.verify(session, key, NOW) is not None
             stored = {o.order_id: o for o in (await session.exec(select(Order))).all()}
             late = stored["DEMO-1003"]
             assert late.option == "next-day" and late.promise_basis in ("rules", "history")
