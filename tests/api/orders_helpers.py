@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine
+from tracking_service.models.tracking import Shipment
 from tracking_service.settings import Settings
 
 from .helpers import app_client
@@ -73,6 +74,17 @@ async def execute(database_url: str, sql: str, **params: Any) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(sa.text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+async def set_shipment(database_url: str, shipment_id: int, **values: Any) -> None:
+    """Change a shipment's columns through their types (instants stored as the service does)."""
+    table = Shipment.__table__  # type: ignore[attr-defined]
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.update(table).where(table.c.id == shipment_id).values(**values))
     finally:
         await engine.dispose()
 

@@ -21,6 +21,7 @@ from .orders_helpers import (
     execute,
     order_body,
     rows,
+    set_shipment,
 )
 
 
@@ -359,6 +360,10 @@ async def test_list_orders_filters(database_url: str) -> None:
         since = (NOW + timedelta(minutes=30)).isoformat()
         assert sorted(await ids(updated_since=since)) == ["A-1", "A-2", "A-3"]
         assert await ids(updated_since=(NOW + timedelta(hours=2)).isoformat()) == []
+        # A scan moves A-1's parcel later on: the order counts as changed since then.
+        later = NOW + timedelta(hours=3)
+        await set_shipment(database_url, s1["id"], updated_at=later)
+        assert await ids(updated_since=later.isoformat()) == ["A-1"]
         [a1] = (await client.get("/v1/orders", params={"delayed": "true"})).json()["items"]
         assert a1["delayed"] is True
 

@@ -5,7 +5,8 @@ Lists are paged by keyset over `(updated_at, id)`, oldest change first, with an 
 while the rows change underneath: a row updated after it was listed moves to the end and is
 listed again, never skipped, so a client that pages with `updated_since` sees every change.
 Filters: `status`, `delayed`, `carrier` and `updated_since` (inclusive). For an order,
-`delayed` and `carrier` ask about its shipments that are not cancelled.
+`delayed` and `carrier` ask about its shipments that are not cancelled, and `updated_since`
+also takes an order one of whose shipments changed since (its view shows them).
 
 A page loads in three queries whatever its size: the rows, their shipments, their events.
 """
@@ -201,7 +202,15 @@ async def list_orders(session: AsyncSession, f: ListFilter) -> Page[OrderView]:
     if f.carrier is not None:
         conditions.append(_active_shipment_of_order(col(Shipment.carrier) == f.carrier))
     if f.updated_since is not None:
-        conditions.append(col(Order.updated_at) >= f.updated_since)
+        # An order's view holds its shipments: a scan that moved one of them is a change of
+        # the order too, even when the order's own columns stayed as they were.
+        shipment_changed = sa.exists(
+            select(Shipment.id).where(
+                col(Shipment.order_pk) == col(Order.id),
+                col(Shipment.updated_at) >= f.updated_since,
+            )
+        )
+        conditions.append(sa.or_(col(Order.updated_at) >= f.updated_since, shipment_changed))
     after = _after(col(Order.updated_at), col(Order.id), f.cursor)
     if after is not None:
         conditions.append(after)
