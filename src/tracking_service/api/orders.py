@@ -40,7 +40,6 @@ from tracking_service.errors import NotFound
 from tracking_service.idempotency import Answer, run_once
 from tracking_service.services import Services
 from tracking_service.tracking import queries, registration
-from tracking_service.tracking.config import TrackingConfig
 
 router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[Depends(require_api_key)])
 
@@ -55,10 +54,6 @@ def _replayed(model: type[Any], what: str) -> dict[int | str, dict[str, Any]]:
 
 def _json(answer: Answer) -> JSONResponse:
     return JSONResponse(dict(answer.body), status_code=answer.status_code)
-
-
-def tracking_config(services: Services) -> TrackingConfig:
-    return services.settings.tracking_config()
 
 
 @router.post(
@@ -250,7 +245,7 @@ async def cancel_order(
         session,
         order_id,
         now=services.clock.now(),
-        config=tracking_config(services),
+        config=services.settings.tracking_config(),
         public_base_url=base,
     )
     return order_out((await queries.order_views(session, [order]))[0], base)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from tracking_service.api.deps import ServicesDep, SessionDep, require_api_key
-from tracking_service.api.orders import register_shipment, tracking_config
+from tracking_service.api.orders import register_shipment
 from tracking_service.api.problems import problem_responses
 from tracking_service.api.tracking_schemas import (
     CarrierCode,
@@ -121,7 +121,7 @@ async def cancel_shipment(
         session,
         shipment_id,
         now=services.clock.now(),
-        config=tracking_config(services),
+        config=services.settings.tracking_config(),
         public_base_url=base,
     )
     return shipment_out(await queries.get_shipment(session, shipment_id), base)
