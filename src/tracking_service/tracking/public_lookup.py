@@ -1,0 +1,146 @@
+"""The public tracking page's reads: a token to the plain facts of its order.
+
+An edge, two queries at most, none for a token that is not well formed:
+
+1. one indexed query finds the token (the unique index on `shipments.tracking_token`) and, in
+   the same statement, every shipment of its order with the order's public columns. An
+   unknown token is answered from this query alone, so a miss costs one round trip whatever
+   the token looks like. The token is then compared with the stored one in constant time
+   (`secrets.compare_digest`), which also keeps a database whose collation ignores case or
+   trailing spaces from accepting a near miss;
+2. the events of those shipments, oldest first.
+
+Only public columns are selected: the customer's name, email, phone and street never leave
+the database on this path, so no later change to the page can show them by mistake.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tracking_service.models.tracking import Order, Shipment, TrackingEventRecord
+from tracking_service.tracking.public_view import EventFacts, OrderFacts, ShipmentFacts
+
+_O: sa.Table = Order.__table__  # type: ignore[attr-defined]
+_S: sa.Table = Shipment.__table__  # type: ignore[attr-defined]
+_E: sa.Table = TrackingEventRecord.__table__  # type: ignore[attr-defined]
+
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""What a token can look like: registration makes 32 URL-safe characters; anything outside
+this shape is answered "not found" without a query (its shape says nothing about a token)."""
+
+_ORDER_COLUMNS = (
+    _O.c.order_id,
+    _O.c.dest_country,
+    _O.c.dest_subdivision,
+    _O.c.dest_city,
+    _O.c.promise_earliest,
+    _O.c.promise_latest,
+    _O.c.promise_confidence,
+    _O.c.promise_basis,
+    _O.c.locale,
+    _O.c.cancelled_at,
+)
+_SHIPMENT_COLUMNS = (
+    _S.c.id,
+    _S.c.tracking_token,
+    _S.c.carrier,
+    _S.c.tracking_number,
+    _S.c.status,
+    _S.c.status_changed_at,
+    _S.c.estimate_earliest,
+    _S.c.estimate_latest,
+    _S.c.estimate_source,
+    _S.c.delayed,
+    _S.c.delay_reason,
+    _S.c.handed_off_at,
+    _S.c.delivered_at,
+    _S.c.last_event_at,
+    _S.c.cancelled_at.label("shipment_cancelled_at"),
+)
+_SHIPMENT_FIELDS = tuple(
+    name for name in ShipmentFacts.__dataclass_fields__ if name not in ("events", "cancelled_at")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicFacts:
+    """A token's order, its shipments with their events, and which one the token is."""
+
+    order: OrderFacts
+    shipments: tuple[ShipmentFacts, ...]  # registration order
+    focus_id: int
+
+
+def well_formed(token: str) -> bool:
+    return TOKEN_PATTERN.fullmatch(token) is not None
+
+
+async def find_by_token(session: AsyncSession, token: str) -> PublicFacts | None:
+    """The facts behind a public token, or None for a token that is unknown or malformed."""
+    if not well_formed(token):
+        return None
+    conn = await session.connection()
+    of_token = sa.select(_S.c.order_pk).where(_S.c.tracking_token == token).scalar_subquery()
+    rows = (
+        await conn.execute(
+            sa.select(*_SHIPMENT_COLUMNS, *_ORDER_COLUMNS)
+            .join(_O, _O.c.id == _S.c.order_pk)
+            .where(_S.c.order_pk == of_token)
+            .order_by(_S.c.id)
+        )
+    ).all()
+    wanted = token.encode()
+    focus = None
+    for row in rows:  # every row is compared: the time does not depend on which one matches
+        if secrets.compare_digest(row.tracking_token.encode(), wanted):
+            focus = row.id
+    if focus is None:
+        return None
+    events: dict[int, list[EventFacts]] = defaultdict(list)
+    found = await conn.execute(
+        sa.select(
+            _E.c.shipment_id,
+            _E.c.occurred_at,
+            _E.c.status,
+            _E.c.city,
+            _E.c.region,
+            _E.c.source,
+            _E.c.raw_code,
+        )
+        .where(_E.c.shipment_id.in_([row.id for row in rows]))
+        .order_by(_E.c.occurred_at, _E.c.id)
+    )
+    for e in found:
+        kind = e.raw_code if e.source == "service" else ""
+        events[e.shipment_id].append(
+            EventFacts(e.occurred_at, e.status, e.city, e.region, e.source, kind)
+        )
+    first = rows[0]
+    order = OrderFacts(
+        order_id=first.order_id,
+        dest_country=first.dest_country,
+        dest_subdivision=first.dest_subdivision,
+        dest_city=first.dest_city,
+        promise_earliest=first.promise_earliest,
+        promise_latest=first.promise_latest,
+        promise_confidence=first.promise_confidence,
+        promise_basis=first.promise_basis,
+        locale=first.locale,
+        cancelled_at=first.cancelled_at,
+    )
+    shipments = tuple(
+        ShipmentFacts(
+            **{name: getattr(row, name) for name in _SHIPMENT_FIELDS},
+            cancelled_at=row.shipment_cancelled_at,
+            events=tuple(events.get(row.id, ())),
+        )
+        for row in rows
+    )
+    return PublicFacts(order, shipments, focus)
