@@ -352,7 +352,7 @@ def _json_problem(status: int, detail: str, extra: dict[str, str]) -> Response:
     response_model=TrackingOut,
     responses={
         304: {"description": "Not Modified: the `If-None-Match` ETag is still current"},
-        **problem_responses(404, 429, 500),
+        **problem_responses(404, 422, 429, 500),
     },
     summary="The public tracking page of a shipment's order, as data",
 )
