@@ -43,7 +43,10 @@ from tracking_service.tracking import queries, registration
 
 router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[Depends(require_api_key)])
 
-OrderIdPath = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="The shop's own order id")]
+OrderIdPath = Annotated[
+    str,
+    Path(pattern=ORDER_ID_PATTERN, description="The shop's own order id", examples=["A-1001"]),
+]
 _WRITE_ERRORS = problem_responses(400, 401, 404, 409, 413, 415, 422, 500)
 _READ_ERRORS = problem_responses(401, 404, 422, 500)
 

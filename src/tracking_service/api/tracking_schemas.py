@@ -183,11 +183,19 @@ class ShipmentIn(_Strict):
         min_length=1,
         max_length=64,
         description="As printed on the label; spaces and dashes are ignored",
-        examples=["1Z999AA10123456784"],
+        examples=["1Z5R89390357567127"],
     )
     service: str | None = Field(default=None, min_length=1, max_length=64)
     items: list[ShipmentItemIn] = Field(
         default_factory=list, max_length=200, description="The order's items in this parcel"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [{"carrier": "auto", "tracking_number": "1Z5R89390357567127"}]
+        },
     )
 
     def to_input(self) -> reg.ShipmentInput:
@@ -203,6 +211,16 @@ class OrderShipmentIn(ShipmentIn):
     """A shipment with the order it belongs to (`POST /v1/shipments`)."""
 
     order_id: str = Field(pattern=ORDER_ID_PATTERN, description="The shop's id of the order")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"order_id": "A-1001", "carrier": "fedex", "tracking_number": "986578788855"}
+            ]
+        },
+    )
 
 
 # --- output -----------------------------------------------------------------------------------
