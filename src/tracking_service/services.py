@@ -43,6 +43,7 @@ from tracking_service.migrate import upgrade_if_behind
 from tracking_service.scheduler import add_history_refresh, create_scheduler
 from tracking_service.settings import Settings
 from tracking_service.tracking.jobs import add_tracking_jobs
+from tracking_service.webhooks.jobs import add_webhook_jobs
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ SharedJob = Callable[[AsyncIOScheduler, Services], bool]
 SHARED_JOBS: list[SharedJob] = []
 """The jobs that run once per deployment, only where `run_jobs` is true."""
 SHARED_JOBS.append(add_tracking_jobs)
+SHARED_JOBS.append(add_webhook_jobs)
 
 
 def _scheduler(services: Services, *, run_jobs: bool) -> AsyncIOScheduler | None:
