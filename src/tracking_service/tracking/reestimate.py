@@ -75,15 +75,31 @@ class Reestimates:
             dest_postal_code=dest.postal_code,
             origin_id=origin.id,
         )
-        window = self.history().reestimate(
+        history = self.history()
+        # the window depends on the instants only through their local days (the hand-off's
+        # at the origin, the scan's at the destination): parcels of one lane share it
+        key = (
+            "reestimate",
             option.code,
             zone_id,
             query,
-            handoff=handoff,
-            confidence=confidence,
-            last_scan=last_scan,
-            origin_tz=origin.time_zone,
-            dest_tz=dest_tz,
+            handoff.astimezone(zone(origin.time_zone)).date(),
+            None if last_scan is None else last_scan.astimezone(zone(dest_tz or "UTC")).date(),
+            confidence,
+            dest_tz,
+        )
+        window = history.memo(
+            key,
+            lambda: history.reestimate(
+                option.code,
+                zone_id,
+                query,
+                handoff=handoff,
+                confidence=confidence,
+                last_scan=last_scan,
+                origin_tz=origin.time_zone,
+                dest_tz=dest_tz,
+            ),
         )
         if window is not None:
             return Estimate(window.earliest, window.latest, "history")
