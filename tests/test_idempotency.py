@@ -104,3 +104,30 @@ async def test_two_attempts_racing_store_one_answer(
             await second
     else:
         assert await second == first == Answer(201, {"run": 1})
+
+
+async def test_omitted_parts_are_not_stored_and_are_restored(engine: AsyncEngine) -> None:
+    async def answer() -> Answer:
+        return Answer(201, {"order_id": "A-1", "customer": {"email": "ada@example.com"}})
+
+    async def restore(stored: Answer) -> Answer:
+        assert "customer" not in stored.body
+        return Answer(stored.status_code, {**stored.body, "customer": "restored"})
+
+    async def once() -> Answer:
+        async with unit_of_work(engine) as session:
+            return await run_once(
+                session,
+                scope=SCOPE,
+                key="k",
+                request={},
+                action=answer,
+                now=NOW,
+                omit=frozenset({"customer"}),
+                restore=restore,
+            )
+
+    first = await once()
+    assert first.body["customer"] == {"email": "ada@example.com"}  # the first answer is whole
+    again = await once()
+    assert again == Answer(201, {"order_id": "A-1", "customer": "restored"})

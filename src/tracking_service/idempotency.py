@@ -11,10 +11,14 @@ both land or neither does. Then:
   for another is a client bug that must not pass silently.
 
 Only successful answers are stored: a refused request writes nothing, so sending it again
-(corrected or not) is simply a new attempt. Keys are scoped by route (`scope`, e.g.
-`POST /v1/orders`). Two attempts racing with one key are settled by the table's primary key:
-the second insert waits for the first transaction, inserts nothing, and answers what the
-first stored (or `Conflict` when its request differs, which rolls its own writes back).
+(corrected or not) is simply a new attempt. Parts of an answer that must live in one place
+only (an order's personal data lives on the order) can be left out of the stored copy
+(`omit`) and put back from where they live when it is replayed (`restore`).
+
+Keys are scoped by route (`scope`, e.g. `POST /v1/orders`). Two attempts racing with one key
+are settled by the table's primary key: the second insert waits for the first transaction,
+inserts nothing, and answers what the first stored (or `Conflict` when its request differs,
+which rolls its own writes back).
 """
 
 from __future__ import annotations
@@ -75,10 +79,17 @@ async def replay(session: AsyncSession, scope: str, key: str, digest: str) -> An
 
 
 async def remember(
-    session: AsyncSession, scope: str, key: str, digest: str, answer: Answer, now: datetime
+    session: AsyncSession,
+    scope: str,
+    key: str,
+    digest: str,
+    answer: Answer,
+    now: datetime,
+    omit: frozenset[str] = frozenset(),
 ) -> Answer:
-    """Store `answer` as the key's first answer, in the caller's transaction. When a concurrent
-    attempt stored one first, answer that one (same request) or raise `Conflict`."""
+    """Store `answer` (without the body's `omit` keys) as the key's first answer, in the
+    caller's transaction, and answer it whole. When a concurrent attempt stored one first,
+    answer that one as stored (same request) or raise `Conflict`."""
     conn = await session.connection()
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
@@ -88,7 +99,7 @@ async def remember(
             key=key,
             request_hash=digest,
             status_code=answer.status_code,
-            response_body=dict(answer.body),
+            response_body={k: v for k, v in answer.body.items() if k not in omit},
             created_at=now,
         )
         .on_conflict_do_nothing()
@@ -109,14 +120,19 @@ async def run_once(
     request: Any,
     action: Callable[[], Awaitable[Answer]],
     now: datetime,
+    omit: frozenset[str] = frozenset(),
+    restore: Callable[[Answer], Awaitable[Answer]] | None = None,
 ) -> Answer:
     """`action()` unless `key` already answered this `request` (a JSON-able description of
-    it: path and parsed body); without a key, simply `action()`."""
+    it: path and parsed body); without a key, simply `action()`. `omit`: top-level keys of the
+    answer's body not to store; `restore` puts them back into a replayed answer."""
     if key is None:
         return await action()
     digest = request_hash(request)
     stored = await replay(session, scope, key, digest)
-    if stored is not None:
-        return stored
-    answer = await action()
-    return await remember(session, scope, key, digest, answer, now)
+    if stored is None:
+        answer = await action()
+        stored = await remember(session, scope, key, digest, answer, now, omit)
+        if stored is answer:
+            return answer
+    return await restore(stored) if restore is not None else stored

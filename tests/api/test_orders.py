@@ -152,6 +152,10 @@ async def test_idempotency_key_replays_the_first_answer(database_url: str) -> No
     assert again.json() == first.json()
     assert_problem(other, 409)
     assert "Idempotency-Key" in other.json()["detail"]
+    # The stored first answer keeps no personal data: it lives on the order only.
+    records = await rows(database_url, "SELECT response_body FROM idempotency_keys")
+    assert len(records) == 2  # the two keys used
+    assert "ada@example.com" not in str(records) and "Engine Way" not in str(records)
     # No key reused: the order id alone answers, with the order as it is now.
     assert fresh_key.status_code == 200
     assert fresh_key.json()["status"] == "pending"

@@ -31,6 +31,7 @@ from tracking_service.api.tracking_schemas import (
     ShipmentIn,
     ShipmentOut,
     UpdatedSince,
+    customer_out,
     fields_under,
     list_filter,
     order_out,
@@ -106,6 +107,14 @@ async def create_order(
         out = order_out(view, services.settings.public_base_url)
         return Answer(201 if registered.created else 200, out.model_dump(mode="json"))
 
+    async def with_customer(stored: Answer) -> Answer:
+        """A replayed answer with the order's customer as stored on the order (the only place
+        personal data lives; the idempotency record keeps the rest of the first answer)."""
+        order = await registration.order_by_id(session, str(stored.body["order_id"]))
+        out = customer_out(order)
+        customer = out.model_dump(mode="json") if out is not None else None
+        return Answer(stored.status_code, {**stored.body, "customer": customer})
+
     answer = await run_once(
         session,
         scope="POST /v1/orders",
@@ -113,6 +122,8 @@ async def create_order(
         request={"path": request.url.path, "body": body.model_dump(mode="json")},
         action=register,
         now=now,
+        omit=frozenset({"customer"}),
+        restore=with_customer,
     )
     return _json(answer)
 

@@ -445,9 +445,16 @@ def _promise_out(o: Order) -> PromiseOut:
     )
 
 
+def customer_out(o: Order) -> CustomerOut | None:
+    """The order's customer (None when no personal data was given)."""
+    personal = (o.customer_name, o.customer_email, o.customer_phone, o.customer_street)
+    if not any(personal):
+        return None
+    return CustomerOut(name=personal[0], email=personal[1], phone=personal[2], street=personal[3])
+
+
 def order_out(view: OrderView, base_url: str) -> OrderOut:
     o = view.order
-    personal = (o.customer_name, o.customer_email, o.customer_phone, o.customer_street)
     return OrderOut.model_validate(
         {
             "order_id": o.order_id,
@@ -461,16 +468,7 @@ def order_out(view: OrderView, base_url: str) -> OrderOut:
                 "subdivision": o.dest_subdivision,
                 "city": o.dest_city,
             },
-            "customer": (
-                {
-                    "name": personal[0],
-                    "email": personal[1],
-                    "phone": personal[2],
-                    "street": personal[3],
-                }
-                if any(personal)
-                else None
-            ),
+            "customer": customer_out(o),
             "locale": o.locale,
             "items": o.items,
             "promise": _promise_out(o),
