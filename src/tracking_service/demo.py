@@ -373,6 +373,10 @@ async def demo(services: Services, out: TextIO | None = None) -> AsyncIterator[N
     if not settings.demo:
         yield
         return
+    if not settings.run_jobs_in_api:  # `serve --workers N`: N processes, one carrier port
+        log.warning("TRACKING_DEMO needs one `serve` process that runs the jobs: no demo here")
+        yield
+        return
     sim_app = create_sim_app(speed=1.0, clock=services.clock.now)  # the clock runs fast itself
     server = _QuietServer(sim_app, _bind(settings.simulated_base_url))
     await server.start()

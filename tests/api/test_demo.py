@@ -45,7 +45,6 @@ def demo_settings(database_url: str, *, on: bool = True) -> Settings:
         demo=on,
         simulated_base_url=f"http://127.0.0.1:{free_port()}",
         history_refresh_seconds=0,
-        run_jobs_in_api=False,
     )
 
 
@@ -157,6 +156,14 @@ async def test_a_database_with_orders_is_never_seeded(database_url: str) -> None
         async with demo(services, out=io.StringIO()):
             pass
         assert await counts(services) == (1, 0)
+
+
+async def test_several_api_processes_get_no_demo(database_url: str) -> None:
+    settings = demo_settings(database_url).model_copy(update={"run_jobs_in_api": False})
+    async with open_services(settings, run_jobs=False, clock=FixedClock(NOW)) as services:
+        async with demo(services, out=io.StringIO()):
+            pass
+        assert await counts(services) == (0, 0)
 
 
 async def test_without_the_setting_serve_seeds_nothing_and_runs_no_carrier(
