@@ -8,12 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
 from tracking_service import metrics
 from tracking_service.db import unit_of_work
 from tracking_service.metrics import CarrierCalls, Figures, RequestMetrics
 from tracking_service.models.carriers import CarrierCall
 from tracking_service.models.tracking import Order, OutboxEvent, Shipment
+from tracking_service.models.webhooks import OutboxCursor, WebhookDelivery, WebhookEndpoint
+from tracking_service.webhooks.fanout import CURSOR as FANOUT_CURSOR
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CARRIERS = ["ups", "dhl", "simulated"]
@@ -41,7 +44,8 @@ def test_families_fill_every_known_series_and_derive_the_figures() -> None:
             CarrierCalls("ups", "token", "auth_failed", 1, 0),
             CarrierCalls("dhl", "track", "not_found", 3, 3),
         ),
-        outbox_rows=7,
+        outbox_backlog=7,
+        webhooks_pending=2,
     )
     got = samples(metrics.render(RequestMetrics(), metrics.families(figures, CARRIERS)))
     assert got[("tracking_database_up", ())] == 1
@@ -62,6 +66,7 @@ def test_families_fill_every_known_series_and_derive_the_figures() -> None:
         ("tracking_carrier_errors_total", (("carrier", "ups"), ("outcome", "http_5xx"))): 2,
     }
     assert got[("tracking_outbox_backlog", ())] == 7
+    assert got[("tracking_webhook_deliveries_pending", ())] == 2
 
 
 def test_no_due_shipment_is_no_lag_and_no_database_is_said() -> None:
@@ -206,13 +211,36 @@ async def test_read_figures_from_the_tables(engine: AsyncEngine) -> None:
     assert figures.delayed_by_reason == {"carrier_exception": 1, "stalled": 1}
     assert figures.due == 3
     assert figures.oldest_due == NOW - timedelta(minutes=10)
-    assert figures.outbox_rows == 3
+    assert figures.outbox_backlog == 3  # the fan-out has not run: every event
+    assert figures.webhooks_pending == 0
     assert sorted(figures.carrier_calls, key=lambda c: c.outcome) == [
         CarrierCalls("ups", "track", "ok", 2, 15),
         CarrierCalls("ups", "track", "timeout", 1, 10),
     ]
     got = samples(metrics.render(RequestMetrics(), metrics.families(figures, CARRIERS)))
     assert got[("tracking_poll_lag_seconds", ())] == 600
+
+    async with unit_of_work(engine) as session:  # the fan-out read the first event
+        first = min((await session.exec(select(OutboxEvent.id))).all())
+        endpoint = WebhookEndpoint(url="https://example.com/hook", secret="s")
+        session.add_all([OutboxCursor(name=FANOUT_CURSOR, last_id=first or 0), endpoint])
+        await session.flush()
+        session.add_all(
+            [
+                WebhookDelivery(
+                    endpoint_id=endpoint.id or 0,
+                    outbox_id=first,
+                    webhook_id="msg_1",
+                    event_type="shipment.status_changed",
+                    next_attempt_at=NOW if pending else None,
+                    status="pending" if pending else "succeeded",
+                )
+                for pending in (True, False)
+            ]
+        )
+    async with unit_of_work(engine) as session:
+        later = await metrics.read_figures(session, NOW, wall, CARRIERS)
+    assert (later.outbox_backlog, later.webhooks_pending) == (2, 1)
 
 
 async def test_read_figures_of_an_empty_database(engine: AsyncEngine) -> None:

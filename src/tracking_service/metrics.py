@@ -10,8 +10,9 @@ Two kinds of figures:
   process must run for them to be right: shipments by status, delayed shipments still being
   followed by reason, shipments due and the poll lag (the age of the oldest due shipment),
   carrier calls, numbers polled and errors by carrier since midnight UTC (from
-  `carrier_calls`), and the outbox backlog. `families` turns those figures into metric
-  families: a pure function, tested without a database.
+  `carrier_calls`), the outbox backlog (events the webhook fan-out has not read yet) and the
+  webhook deliveries still to send. `families` turns those figures into metric families: a
+  pure function, tested without a database.
 
 The carrier figures are counters that restart at 00:00 UTC (the day of the carriers' daily
 limits): they are cheap to read (one range of the `(carrier, at)` index per carrier), and
@@ -43,6 +44,8 @@ from tracking_service.carriers.status import Status
 from tracking_service.carriers.usage import NOT_ERRORS
 from tracking_service.models.carriers import CarrierCall
 from tracking_service.models.tracking import OutboxEvent, Shipment
+from tracking_service.models.webhooks import OutboxCursor, WebhookDelivery
+from tracking_service.webhooks.fanout import CURSOR as FANOUT_CURSOR
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """The classic text format every Prometheus version reads."""
@@ -149,7 +152,8 @@ class Figures:
     oldest_due: datetime | None = None
     day_start: datetime | None = None
     carrier_calls: tuple[CarrierCalls, ...] = ()
-    outbox_rows: int = 0
+    outbox_backlog: int = 0
+    webhooks_pending: int = 0
 
 
 def start_of_day(now: datetime) -> datetime:
@@ -159,9 +163,11 @@ def start_of_day(now: datetime) -> datetime:
 async def read_figures(
     session: AsyncSession, now: datetime, wall_now: datetime, carriers: Sequence[str]
 ) -> Figures:
-    """Four aggregate queries: shipments by status and delay (one pass over `shipments`), the
+    """Five aggregate queries: shipments by status and delay (one pass over `shipments`), the
     due ones (a range of the `next_poll_at` index), the day's carrier calls (a range of the
-    `(carrier, at)` index per carrier in `carriers`) and the outbox rows.
+    `(carrier, at)` index per carrier in `carriers`), the outbox events past the webhook
+    fan-out's cursor (a range of the primary key) and the webhook deliveries still to send (a
+    range of their `next_attempt_at` index).
 
     `now` is the service's clock (the poll times live on it); `wall_now` the real time, the
     clock of the carrier call records (carriers count real days)."""
@@ -206,7 +212,25 @@ async def read_figures(
         .where(carrier.in_(list(carriers)), col(CarrierCall.at) >= day_start)
         .group_by(carrier, endpoint, outcome)
     )
-    outbox = (await conn.execute(sa.select(sa.func.count()).select_from(OutboxEvent))).scalar_one()
+    cursor = (
+        sa.select(col(OutboxCursor.last_id))
+        .where(col(OutboxCursor.name) == FANOUT_CURSOR)
+        .scalar_subquery()
+    )
+    outbox = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboxEvent)
+            .where(col(OutboxEvent.id) > sa.func.coalesce(cursor, 0))
+        )
+    ).scalar_one()
+    pending = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(WebhookDelivery)
+            .where(col(WebhookDelivery.next_attempt_at).is_not(None))
+        )
+    ).scalar_one()
     return Figures(
         now=now,
         shipments_by_status=statuses,
@@ -218,7 +242,8 @@ async def read_figures(
             CarrierCalls(str(c), str(e), str(o), int(n), int(numbers))
             for c, e, o, n, numbers in calls.all()
         ),
-        outbox_rows=int(outbox),
+        outbox_backlog=int(outbox),
+        webhooks_pending=int(pending),
     )
 
 
@@ -300,11 +325,16 @@ def families(figures: Figures | None, carriers: Sequence[str]) -> list[Metric]:
         errors.add_metric([carrier, outcome], count)
     outbox = GaugeMetricFamily(
         "tracking_outbox_backlog",
-        "Outbox events not yet dispatched. No dispatcher exists yet (webhooks come later), "
-        "so this counts every outbox row",
-        value=figures.outbox_rows,
+        "Outbox events the webhook fan-out has not read yet (newer than its cursor; every "
+        "outbox event before the fan-out first runs)",
+        value=figures.outbox_backlog,
     )
-    return [up, shipments, delayed, due, lag, polls, numbers, errors, outbox]
+    webhooks = GaugeMetricFamily(
+        "tracking_webhook_deliveries_pending",
+        "Webhook deliveries still to be sent (first tries and retries)",
+        value=figures.webhooks_pending,
+    )
+    return [up, shipments, delayed, due, lag, polls, numbers, errors, outbox, webhooks]
 
 
 class _Exposition:

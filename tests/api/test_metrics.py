@@ -49,6 +49,7 @@ async def test_metrics_are_public_prometheus_text(database_url: str) -> None:
     assert got[("tracking_shipments", (("status", "in_transit"),))] == 0
     assert got[("tracking_poll_lag_seconds", ())] == 0
     assert got[("tracking_outbox_backlog", ())] == 0
+    assert got[("tracking_webhook_deliveries_pending", ())] == 0
     for carrier in ("ups", "fedex", "usps", "dhl", "simulated"):
         assert got[("tracking_carrier_polls_total", (("carrier", carrier),))] == 0
 

@@ -2,8 +2,8 @@
 
 `GET /v1/history` reads the snapshot being served; `POST /v1/history/refresh` rebuilds it now if
 the `delivery_records` table changed (e.g. right after `tracking-service import-history`, which
-runs in another process; otherwise the periodic refresh picks the rows up). Both need an API
-key in `X-API-Key` when `TRACKING_API_KEYS` is set.
+runs in another process; otherwise the periodic refresh picks the rows up). Both are back
+office: they need an API key (`require_api_key`).
 """
 
 from __future__ import annotations
