@@ -85,11 +85,18 @@ def test_configure_json_on_a_fresh_process_and_leave_foreign_handlers() -> None:
     done = run_python(
         "import logging\n"
         "from tracking_service.logging_setup import configure, configure_server\n"
+        "for name, on in (('uvicorn', True), ('uvicorn.access', False)):\n"  # as uvicorn leaves
+        "    logger = logging.getLogger(name)\n"
+        "    logger.propagate = False\n"
+        "    if on:\n"
+        "        logger.addHandler(logging.StreamHandler())\n"
         "assert configure('info', 'text')\n"
         "logging.getLogger('a').info('as text')\n"
         "configure_server('info', 'json')\n"  # the same handler, now JSON; uvicorn routed
         "logging.getLogger('a').info('as json', extra={'n': 1})\n"
-        "logging.getLogger('uvicorn.error').info('Started server process')\n"
+        "logging.getLogger('uvicorn.error').info('Started server process', "
+        "extra={'color_message': 'Started server process'})\n"
+        "logging.getLogger('uvicorn.access').info('off: never shown')\n"
         "logging.getLogger('a').debug('hidden')\n"
         "assert len(logging.getLogger().handlers) == 1\n"
         "root = logging.getLogger()\n"
@@ -105,6 +112,7 @@ def test_configure_json_on_a_fresh_process_and_leave_foreign_handlers() -> None:
         ("uvicorn.error", "Started server process"),
     ]
     assert entries[0]["n"] == 1
+    assert "color_message" not in entries[1]
 
 
 def test_commands_log_json_lines(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's message with terminal colours
 }
 _OURS = "_tracking_service_handler"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
@@ -112,9 +113,12 @@ def configure(level: str, fmt: LogFormat) -> bool:
 def configure_server(level: str, fmt: LogFormat) -> None:
     """`configure` for a process serving the API (called by the app factory, so it holds in
     every process `serve --workers N` starts). In JSON, uvicorn's own lines go through the
-    root handler too, instead of uvicorn's text handlers, so every line is one object."""
+    root handler too, instead of uvicorn's text handlers, so every line is one object; a
+    uvicorn logger left without handlers and not propagating (its access log, turned off) stays
+    off."""
     if configure(level, fmt) and fmt == "json":
         for name in UVICORN_LOGGERS:
             logger = logging.getLogger(name)
-            logger.handlers.clear()
-            logger.propagate = True
+            if logger.handlers:
+                logger.handlers.clear()
+                logger.propagate = True
