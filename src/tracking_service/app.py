@@ -26,6 +26,7 @@ from tracking_service.api import estimates, health, orders, shipments
 from tracking_service.api import history as history_api
 from tracking_service.api import metrics as metrics_api
 from tracking_service.api import tracking_page as tracking_page_api
+from tracking_service.api import webhook_endpoints as webhook_endpoints_api
 from tracking_service.api.metrics import install_request_metrics
 from tracking_service.api.middleware import install_request_guards
 from tracking_service.api.problems import add_problem_schemas, install_problem_handlers
@@ -98,5 +99,6 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(shipments.router)
     app.include_router(carriers_api.router)
+    app.include_router(webhook_endpoints_api.router)
     tracking_page_api.install(app, settings)  # /t/{token} and /v1/tracking/{token}
     return app
