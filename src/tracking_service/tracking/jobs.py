@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 POLL_JOB = "poll-shipments"
 CHECK_JOB = "check-delays"
 EXPIRE_JOB = "expire-shipments"
+APPLY_CONCURRENCY = 12
+"""Answers one process applies at once on PostgreSQL (each holds a pooled connection)."""
 WORKER_ID = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process's name on its claims (host, pid and a random part: pids are reused)."""
 
@@ -115,6 +117,10 @@ class Tracker:
         self.config = services.settings.tracking_config()
         self.base_url = services.settings.public_base_url
         self.reestimate = Reestimates(services.estimator, lambda: services.history.snapshot)
+        # Transactions applying answers at once: a commit waits for the disk, so PostgreSQL
+        # groups concurrent ones; SQLite has one writer, so one at a time.
+        sqlite = services.engine.dialect.name == "sqlite"
+        self.applying = asyncio.Semaphore(1 if sqlite else APPLY_CONCURRENCY)
 
     async def on_delivered(self, session: AsyncSession, order: Order, shipment: Shipment) -> None:
         await record_delivery(session, order, shipment, self.services.estimator.rules)
@@ -196,11 +202,26 @@ async def _track(services: Services, carrier: str, claims: Sequence[store.Claim]
         return exc
 
 
+async def _apply_one(
+    tracker: Tracker, claim: store.Claim, outcome: TrackingOutcome, report: PollReport
+) -> None:
+    async with tracker.applying:
+        try:
+            async with unit_of_work(tracker.services.engine) as session:
+                update = await tracker.apply(session, claim.id, outcome)
+        except Exception:
+            report.errors += 1
+            log.exception("shipment %s: applying the %s answer failed", claim.id, claim.carrier)
+            return
+    if update is not None and update.visible:
+        report.changed += 1
+
+
 async def _poll_chunk(
     tracker: Tracker, carrier: str, claims: Sequence[store.Claim], report: PollReport
 ) -> None:
-    services = tracker.services
-    answers = await _track(services, carrier, claims)
+    answers = await _track(tracker.services, carrier, claims)
+    applies = []
     for claim in claims:
         outcome = _outcome_for(claim, answers)
         report.by_carrier[carrier] += 1
@@ -209,15 +230,8 @@ async def _poll_chunk(
             report.failures_by_kind[str(outcome.kind)] += 1
         else:
             report.results += 1
-        try:
-            async with unit_of_work(services.engine) as session:
-                update = await tracker.apply(session, claim.id, outcome)
-        except Exception:
-            report.errors += 1
-            log.exception("shipment %s: applying the %s answer failed", claim.id, carrier)
-            continue
-        if update is not None and update.visible:
-            report.changed += 1
+        applies.append(_apply_one(tracker, claim, outcome, report))
+    await asyncio.gather(*applies)
 
 
 async def _poll_batch(tracker: Tracker, claims: Sequence[store.Claim], report: PollReport) -> None:

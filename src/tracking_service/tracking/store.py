@@ -12,8 +12,8 @@ short transactions with no carrier call inside any of them.
   claim does not scan past them. A worker that dies keeps nothing: its rows simply come due
   again when the lease ends. SQLite runs one worker and takes the same statement without the
   lock clause (its writers are serialized anyway).
-- Applying (`apply_outcome`, `apply_check`) locks the shipment's order row, then the shipment's,
-  loads the plain states and the dedupe keys already stored, lets the pure core
+- Applying (`apply_outcome`, `apply_check`) locks the shipment's order row, then the order's
+  shipments, loads the plain states and the dedupe keys already stored, lets the pure core
   (`tracking.plan`) decide, and writes its `ShipmentUpdate` as it is: events with ON CONFLICT
   DO NOTHING, the changed columns, the outbox rows with the sequences the plan took from the
   locked rows. Locking the order first serializes every writer of one order (two parcels of one
@@ -190,8 +190,8 @@ def order_state(row: Row, statuses: Mapping[int, Status]) -> OrderState:
 
 
 async def lock_and_load(session: AsyncSession, shipment_id: int, *, base_url: str) -> Loaded | None:
-    """Lock the shipment's order and the shipment (see the module docstring) and load both;
-    None when the shipment does not exist (any more)."""
+    """Lock the shipment's order, then the order's shipments (see the module docstring), and
+    load them; None when the shipment does not exist (any more)."""
     order_pk = sa.select(_S.c.order_pk).where(_S.c.id == shipment_id).scalar_subquery()
     if _dialect(session) == "postgresql":
         order_stmt: sa.Executable = sa.select(_O).where(_O.c.id == order_pk).with_for_update()
@@ -201,19 +201,21 @@ async def lock_and_load(session: AsyncSession, shipment_id: int, *, base_url: st
     if found_order is None:
         return None
     order_row: Row = dict(found_order)
-    ship_stmt = sa.select(_S).where(_S.c.id == shipment_id)
+    # the order's shipments (their statuses make the order's), this one locked with them: the
+    # order's lock already serializes their writers, so locking the siblings costs no wait
+    ship_stmt = sa.select(_S).where(_S.c.order_pk == order_row["id"])
     if _dialect(session) == "postgresql":
         ship_stmt = ship_stmt.with_for_update()
-    found_ship = (await session.execute(ship_stmt)).mappings().one_or_none()
+    found_ship: Row | None = None
+    statuses: dict[int, Status] = {}
+    for found in (await session.execute(ship_stmt)).mappings().all():
+        if found["id"] == shipment_id:
+            found_ship = dict(found)
+        if found["cancelled_at"] is None:
+            statuses[found["id"]] = Status(found["status"])
     if found_ship is None:
         return None
-    ship_row: Row = dict(found_ship)
-    siblings = await session.execute(
-        sa.select(_S.c.id, _S.c.status).where(
-            _S.c.order_pk == order_row["id"], _S.c.cancelled_at.is_(None)
-        )
-    )
-    statuses = {sid: Status(status) for sid, status in siblings.all()}
+    ship_row: Row = found_ship
     events = await session.execute(
         sa.select(_E.c.dedupe_key, _E.c.status, _E.c.occurred_at).where(
             _E.c.shipment_id == shipment_id
