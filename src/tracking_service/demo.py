@@ -229,7 +229,7 @@ class Seeded:
 
     order_id: str
     shows: str
-    parcels: tuple[tuple[str, str, int], ...]  # (scenario, tracking number, shipment id)
+    parcels: tuple[tuple[str, str, int, str], ...]  # (scenario, number, shipment id, page URL)
 
 
 def _order_input(demo: DemoOrder, services: Services) -> registration.OrderInput:
@@ -297,7 +297,8 @@ async def seed_if_empty(
                 )
             ).shipment
             assert shipment.id is not None
-            parcels.append((parcel.scenario.value, parcel.tracking_number, shipment.id))
+            url = registration.tracking_url(base_url, shipment.tracking_token)
+            parcels.append((parcel.scenario.value, parcel.tracking_number, shipment.id, url))
         seeded.append(Seeded(demo.order_id, demo.shows, tuple(parcels)))
     return seeded
 
@@ -333,7 +334,7 @@ def banner(
         lines.append(f"seeded {len(seeded)} demo orders:")
         for order in seeded:
             lines.append(f"  {order.order_id}  {order.shows}")
-            for scenario, number, _ in order.parcels:
+            for scenario, number, _, _ in order.parcels:
                 lines.append(f"      simulated {number}  ({scenario})")
     pace = (
         " (statuses move within a minute; DEMO-1003 is flagged delayed within about three)"
@@ -353,9 +354,9 @@ def banner(
     if seeded:
         late = next((o for o in seeded if o.order_id == "DEMO-1003"), seeded[0])
         lines += [
-            f"{late.order_id}'s parcel, with its public tracking_url (the address a customer "
-            "gets):",
+            f"{late.order_id}'s parcel as the back office sees it, and its public tracking page:",
             f"  curl -s {auth} {api}/v1/shipments/{late.parcels[0][2]}",
+            f"  {late.parcels[0][3]}",
         ]
     lines += [f"API reference: {api}/docs", "=" * 78, ""]
     return "\n".join(lines)

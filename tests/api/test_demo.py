@@ -98,6 +98,7 @@ async def test_seeds_an_empty_database_once_and_prints_a_working_key(database_ur
         key = key_in(first.getvalue())
         list_url = f"http://{settings.host}:{settings.port}/v1/orders"
         assert f"curl -s -H 'Authorization: Bearer {key}' {list_url}" in first.getvalue()
+        assert f"{settings.public_base_url}/t/" in first.getvalue()  # the late parcel's page
         async with unit_of_work(services.engine) as session:
             assert await api_keys.verify(session, key, NOW) is not None
             stored = {o.order_id: o for o in (await session.exec(select(Order))).all()}
