@@ -10,9 +10,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracking_service.carriers.sim.number import Scenario
-from tracking_service.clock import FixedClock
+from tracking_service.clock import FixedClock, ScaledClock
 from tracking_service.db import unit_of_work
-from tracking_service.services import SHARED_JOBS
+from tracking_service.services import SHARED_JOBS, open_services
 from tracking_service.tracking.jobs import (
     CHECK_JOB,
     EXPIRE_JOB,
@@ -33,6 +33,7 @@ from .worker_helpers import (
     rows,
     runtime,
     seed,
+    settings_for,
     shipment,
     sim_numbers,
 )
@@ -181,3 +182,24 @@ async def test_the_jobs_are_shared_jobs_at_their_intervals(
         assert set(jobs) == {POLL_JOB, CHECK_JOB}
         assert EXPIRE_JOB not in jobs
         assert jobs[POLL_JOB].trigger.interval == timedelta(seconds=2)
+
+
+async def test_a_carriers_retry_after_is_real_time_on_a_fast_clock(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    real = FixedClock(T0)
+    clock = ScaledClock(1440, T0, real=real)  # a simulated day a real minute
+
+    def slow_down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "60"}, json={"title": "slow down"})
+
+    transport = CountingTransport(real, other=slow_down)
+    (sid,) = await seed(engine, ["JD014600003456789"], carrier="dhl", status="in_transit")
+    async with open_services(
+        settings_for(database_url), run_jobs=False, clock=clock, carrier_transport=transport
+    ) as services:
+        report = await poll_pass(services)
+    assert report.failures_by_kind == {"rate_limited": 1}
+    row = await shipment(engine, sid)
+    # 60 real seconds are a simulated day: the carrier is not asked again before
+    assert row.next_poll_at - T0 >= timedelta(days=1)

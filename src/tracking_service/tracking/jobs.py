@@ -27,7 +27,7 @@ import socket
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,7 +41,7 @@ from tracking_service.carriers.base import (
     normalize_number,
 )
 from tracking_service.carriers.registry import UnknownCarrierError
-from tracking_service.clock import simulated
+from tracking_service.clock import simulated, speed_of
 from tracking_service.db import unit_of_work
 from tracking_service.models import Order, Shipment
 from tracking_service.tracking import store
@@ -222,8 +222,12 @@ async def _poll_chunk(
 ) -> None:
     answers = await _track(tracker.services, carrier, claims)
     applies = []
+    speed = speed_of(tracker.services.clock)
     for claim in claims:
         outcome = _outcome_for(claim, answers)
+        if isinstance(outcome, TrackingFailure) and outcome.retry_after and speed != 1:
+            # a carrier's Retry-After is real seconds; the plan counts on the service's clock
+            outcome = replace(outcome, retry_after=outcome.retry_after * speed)
         report.by_carrier[carrier] += 1
         if isinstance(outcome, TrackingFailure):
             report.failures += 1
