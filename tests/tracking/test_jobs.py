@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracking_service.carriers.sim.number import Scenario
 from tracking_service.clock import FixedClock, ScaledClock
 from tracking_service.db import unit_of_work
+from tracking_service.models import DeliveryRecord
 from tracking_service.services import SHARED_JOBS, open_services
 from tracking_service.tracking.jobs import (
     CHECK_JOB,
@@ -203,3 +204,20 @@ async def test_a_carriers_retry_after_is_real_time_on_a_fast_clock(
     row = await shipment(engine, sid)
     # 60 real seconds are a simulated day: the carrier is not asked again before
     assert row.next_poll_at - T0 >= timedelta(days=1)
+
+
+async def test_a_delivered_parcel_becomes_a_delivery_record(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    clock = FixedClock(T0 + timedelta(days=12))  # long after every normal parcel arrived
+    transport = CountingTransport(clock)
+    ids = await seed(engine, sim_numbers(3), now=clock.now())
+    async with runtime(database_url, clock, transport) as services:
+        assert (await poll_pass(services)).results == 3
+    got = [await shipment(engine, i) for i in ids]
+    assert all(r.status == "delivered" and r.next_poll_at is None for r in got)
+    table = DeliveryRecord.__table__  # type: ignore[attr-defined]
+    records = await rows(engine, sa.select(table.c.external_id, table.c.source))
+    assert sorted(records) == sorted((f"shipment:{i}", "tracking") for i in ids)
+    kinds = [t for (t,) in await rows(engine, sa.select(X.c.event_type))]
+    assert kinds.count("shipment.delivered") == 3
