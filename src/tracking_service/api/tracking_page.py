@@ -1,9 +1,10 @@
 """The customer's tracking page: `GET /t/{token}` (HTML) and `GET /v1/tracking/{token}` (JSON).
 
 Both answer the same content, the public view model of `tracking.public_view`, read through
-`tracking.public_lookup` (one indexed query for the token, a constant-time comparison, then
-the events). No API key: the unguessable token (192 random bits) is the access right, and the
-answers carry no personal data, only city and region.
+`tracking.public_lookup`: one indexed statement (the token, its order's shipments and their
+events), on an autocommit connection, then a constant-time comparison of the token. No API
+key: the unguessable token (192 random bits) is the access right, and the answers carry no
+personal data, only city and region.
 
 The page is server-rendered HTML (Jinja2) and contains no script at all, so it is the same
 with JavaScript off. Its one small stylesheet is inline and allowed by its hash in a strict
@@ -46,10 +47,11 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracking_service.api.deps import ClockDep, SessionDep
+from tracking_service.api.deps import services_of
 from tracking_service.api.problems import problem_response, problem_responses
 from tracking_service.api.rate_limit import RateLimiter
 from tracking_service.api.tracking_schemas import OrderStatus, ShipmentStatus
+from tracking_service.services import Services
 from tracking_service.settings import Settings
 from tracking_service.tracking import public_text
 from tracking_service.tracking.config import TrackingConfig
@@ -275,14 +277,16 @@ def _limited(request: Request, runtime: PageRuntime) -> float | None:
 
 
 async def _view(
-    session: SessionDep,
-    now: datetime,
-    token: str,
-    accept_language: str | None,
-    runtime: PageRuntime,
+    services: Services, token: str, accept_language: str | None, runtime: PageRuntime
 ) -> PublicView | str:
-    """The view of `token`'s page, or the locale to say "not found" in."""
-    facts = await find_by_token(session, token)
+    """The view of `token`'s page, or the locale to say "not found" in.
+
+    Read on a connection in autocommit mode, not the request's `SessionDep` unit of work: the
+    page is one read-only statement (`public_lookup`), its own consistent snapshot, and a
+    transaction would only add a BEGIN and a COMMIT round trip to every view."""
+    async with services.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        facts = await find_by_token(auto, token)
     if facts is None:
         return public_text.choose_locale(accept_language, None, runtime.default_locale)
     order = facts.order
@@ -291,7 +295,7 @@ async def _view(
         order,
         facts.shipments,
         focus_id=facts.focus_id,
-        now=now,
+        now=services.clock.now(),
         locale=locale,
         dest_tz=destination_zone(order.dest_country, order.dest_subdivision),
         config=runtime.config,
@@ -315,8 +319,6 @@ IfNoneMatch = Annotated[
 async def tracking_page(
     token: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
     accept_language: AcceptLanguage = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
@@ -326,7 +328,7 @@ async def tracking_page(
     if wait is not None:
         locale = public_text.choose_locale(accept_language, None, runtime.default_locale)
         return _message_page("rate_limited", locale, 429, {"Retry-After": str(math.ceil(wait))})
-    view = await _view(session, clock.now(), token, accept_language, runtime)
+    view = await _view(services_of(request), token, accept_language, runtime)
     if isinstance(view, str):
         return _message_page("not_found", view, 404, {})
     html = _PAGE.render(
@@ -359,8 +361,6 @@ def _json_problem(status: int, detail: str, extra: dict[str, str]) -> Response:
 async def tracking_json(
     token: str,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
     accept_language: AcceptLanguage = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
@@ -379,7 +379,7 @@ async def tracking_json(
     if wait is not None:
         detail = "Too many tracking requests from this address: wait a minute"
         return _json_problem(429, detail, {"Retry-After": str(math.ceil(wait))})
-    view = await _view(session, clock.now(), token, accept_language, runtime)
+    view = await _view(services_of(request), token, accept_language, runtime)
     if isinstance(view, str):
         return _json_problem(404, NOT_FOUND_DETAIL, {})
     body = TrackingOut.model_validate(view).model_dump_json().encode()
