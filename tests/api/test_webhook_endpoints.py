@@ -7,6 +7,7 @@ resolve) or hosts the settings allow."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -17,15 +18,19 @@ from typing import Any, get_args
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
+from standardwebhooks import Webhook
 
 from tracking_service.api.webhook_endpoints import DeliveryEventType, EventType
 from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine
+from tracking_service.errors import InvalidInput
 from tracking_service.models import OutboxEvent
 from tracking_service.models.webhooks import OutboxCursor, WebhookDelivery
 from tracking_service.settings import Settings
 from tracking_service.webhooks import endpoints as store
-from tracking_service.webhooks import fanout
+from tracking_service.webhooks import fanout, url_guard
+from tracking_service.webhooks.dispatcher import Dispatcher
 
 from .helpers import app_client
 from .orders_helpers import KEY, NOW, assert_problem, rows
@@ -649,3 +654,86 @@ async def test_a_disabled_endpoint_is_not_pinged(database_url: str) -> None:
         response = await client.post(f"/v1/webhook-endpoints/{ep['id']}/test")
     assert_problem(response, 409)
     assert await rows(database_url, "SELECT id FROM webhook_deliveries") == []
+
+
+# --- with the dispatcher and a real receiver ---------------------------------------------------
+
+
+@asynccontextmanager
+async def loopback_receiver() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A receiver on 127.0.0.1 answering 204: its URL and what it got (headers, body)."""
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    assert site._server is not None
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", got
+    finally:
+        await runner.cleanup()
+
+
+async def test_what_the_api_makes_the_dispatcher_sends_signed(database_url: str) -> None:
+    """The secret answered verifies the ping with the reference library; after a rotation
+    both secrets verify; a replay sends the event again with its own webhook-id."""
+    clock = FixedClock(NOW)
+    settings: dict[str, Any] = {"webhook_allow_http": True, "webhook_allow_hosts": ["127.0.0.1"]}
+    config = Settings(database_url=database_url, **settings).webhook_config()
+    engine = create_engine(database_url)
+    async with (
+        loopback_receiver() as (url, got),
+        back_office(database_url, clock, **settings) as client,
+    ):
+        await insert(database_url, _X, [outbox_row(1, "shipment.delayed", NOW)])
+        created = await subscribe(client, url=url)
+        path = f"/v1/webhook-endpoints/{created['id']}"
+        sender = Dispatcher(engine, clock, config, worker="test", rand=lambda: 0.5)
+        try:
+            ping = (await client.post(f"{path}/test")).json()
+            await sender.dispatch_pass()
+            rotated = (await client.post(f"{path}/rotate-secret")).json()
+            await client.post(f"{path}/test")
+            await sender.dispatch_pass()
+            await sender.fanout_pass()  # written before the endpoint: not sent to it
+            replayed = await client.post(f"{path}/replay", params={"since": "2024-11-25T00:00Z"})
+            await sender.dispatch_pass()
+        finally:
+            await sender.close()
+            await engine.dispose()
+        log = (await client.get(f"{path}/deliveries")).json()["items"]
+    assert replayed.json()["replayed"] == 1
+    assert [h["webhook-id"] for h, _ in got] == [ping["id"], log[1]["id"], "msg_event0001"]
+    assert log[0]["id"] == "msg_event0001"
+    first_headers, first_body = got[0]
+    Webhook(created["secret"]).verify(first_body, first_headers)
+    assert json.loads(first_body)["type"] == "ping"
+    for secret in (created["secret"], rotated["secret"]):
+        Webhook(secret).verify(got[1][1], got[1][0])
+    assert len(got[1][0]["webhook-signature"].split(" ")) == 2
+    assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [
+        ("succeeded", 1, 204)
+    ] * 3
+
+
+async def test_a_host_whose_dns_does_not_answer_is_refused_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def never(host: str, port: int) -> list[str]:
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(store, "RESOLVE_SECONDS", 0.01)
+    monkeypatch.setattr(url_guard, "resolve", never)
+    with pytest.raises(InvalidInput) as refused:
+        await store.check_url("https://hooks.example.com/x", Settings().webhook_config())
+    assert refused.value.field == "url"
+    assert "no answer from DNS" in refused.value.message
