@@ -11,6 +11,9 @@ never seeds anything. Under the setting the API process:
   registration functions as `POST /v1/orders` (on time, one that becomes late, one held by
   customs, one split in two parcels), whose labels were printed a few simulated hours ago so
   statuses move within the first minute;
+- subscribes a webhook receiver of its own on a free loopback port (`webhooks.demo_receiver`:
+  it verifies each alert's signature and prints it as a line a person reads), when the
+  settings allow an http loopback URL, as the `run` target's do;
 - creates a back-office API key named `demo` (revoking the previous demo keys, so a restart
   prints a key that works) and prints it with a `curl` for the order list and where to look.
 
@@ -45,6 +48,7 @@ from tracking_service.services import Services
 from tracking_service.settings import Settings
 from tracking_service.timezones import zone
 from tracking_service.tracking import registration
+from tracking_service.webhooks.demo_receiver import DemoReceiver, demo_receiver
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +320,12 @@ async def fresh_key(session: AsyncSession, now: datetime) -> str:
 
 
 def banner(
-    settings: Settings, now: datetime, speed: float, key: str, seeded: list[Seeded] | None
+    settings: Settings,
+    now: datetime,
+    speed: float,
+    key: str,
+    seeded: list[Seeded] | None,
+    receiver: DemoReceiver | None = None,
 ) -> str:
     api = f"http://{settings.host}:{settings.port}"
     auth = f"-H 'Authorization: Bearer {key}'"
@@ -358,6 +367,12 @@ def banner(
             f"  curl -s {auth} {api}/v1/shipments/{late.parcels[0][2]}",
             f"  {late.parcels[0][3]}",
         ]
+    if receiver is not None:
+        lines += [
+            f"webhook receiver (inside this process, subscribed to every event): {receiver.url}",
+            "  it verifies each alert's signature and prints it below as a `webhook ...` line",
+            f"  the subscription and its delivery log: curl -s {auth} {api}/v1/webhook-endpoints",
+        ]
     lines += [f"API reference: {api}/docs", "=" * 78, ""]
     return "\n".join(lines)
 
@@ -382,12 +397,16 @@ async def demo(services: Services, out: TextIO | None = None) -> AsyncIterator[N
     server = _QuietServer(sim_app, _bind(settings.simulated_base_url))
     await server.start()
     try:
-        async with unit_of_work(services.engine) as session:
-            seeded = await seed_if_empty(session, services)
-            now = services.clock.now()
-            key = await fresh_key(session, now)
-        speed = float(getattr(services.clock, "speed", 1.0))
-        print(banner(settings, now, speed, key, seeded), file=out or sys.stdout, flush=True)
-        yield
+        async with demo_receiver(  # subscribed before seeding: it hears every event
+            services.engine, settings.webhook_config(), services.clock.now(), out or sys.stdout
+        ) as receiver:
+            async with unit_of_work(services.engine) as session:
+                seeded = await seed_if_empty(session, services)
+                now = services.clock.now()
+                key = await fresh_key(session, now)
+            speed = float(getattr(services.clock, "speed", 1.0))
+            text = banner(settings, now, speed, key, seeded, receiver)
+            print(text, file=out or sys.stdout, flush=True)
+            yield
     finally:
         await server.stop()

@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
@@ -65,3 +65,39 @@ def headers(msg_id: str, timestamp: int, body: bytes, secrets_: Sequence[str]) -
         "webhook-signature": " ".join(signature(s, msg_id, timestamp, body) for s in secrets_),
         "content-type": "application/json",
     }
+
+
+class SignatureError(ValueError):
+    """A request that does not carry a valid Standard Webhooks signature."""
+
+
+def verify(
+    secrets_: Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: int,
+    tolerance: int = 300,
+) -> None:
+    """Check a received webhook as a receiver does: the three headers are there, the
+    timestamp is within `tolerance` seconds of `now` (the receiver's real clock, against
+    replays), and one `v1` signature matches one of `secrets_` (constant-time). Raises
+    SignatureError saying why not. (The demo's receiver uses it; tests check it against the
+    reference `standardwebhooks` package.)"""
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    signed = headers.get("webhook-signature")
+    if not msg_id or not stamp or not signed:
+        raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise SignatureError("webhook-timestamp is not an integer") from None
+    if abs(now - timestamp) > tolerance:
+        raise SignatureError(f"webhook-timestamp is {now - timestamp:+d} s from now")
+    given = [s.encode() for s in signed.split(" ") if s.startswith("v1,")]
+    for secret in secrets_:
+        expected = signature(secret, msg_id, timestamp, body).encode()
+        if any(hmac.compare_digest(expected, g) for g in given):
+            return
+    raise SignatureError("no signature matches the secret")
