@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tracking_service.carriers.base import DeliveryWindow, Location, TrackingEvent, TrackingResult
 from tracking_service.carriers.sim.number import Scenario, encode
@@ -431,3 +432,26 @@ async def test_security_headers_and_no_script(database_url: str) -> None:
     html = page.text.lower()
     assert "<script" not in html and "javascript:" not in html and " on" + "click" not in html
     assert 'name="viewport"' in html and "<main" in html and "<h1" in html
+
+
+async def test_a_page_is_one_statement_and_a_malformed_token_none(database_url: str) -> None:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async with site(database_url, run_jobs_in_api=False, history_refresh_seconds=0) as s:
+        token = await delivered(s)
+        transport = s.client._transport
+        assert isinstance(transport, httpx.ASGITransport)
+        engine = transport.app.state.services.engine.sync_engine  # type: ignore[attr-defined]
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            seen = []
+            for path in (f"/t/{token}", f"/v1/tracking/{token}", f"/t/{token[:-4]}AAAA", "/t/x!"):
+                statements.clear()
+                answer = await s.client.get(path)
+                seen.append((answer.status_code, len(statements)))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+    assert seen == [(200, 1), (200, 1), (404, 1), (404, 0)]
