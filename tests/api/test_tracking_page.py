@@ -365,9 +365,9 @@ async def test_unknown_and_malformed_tokens_get_the_same_404(database_url: str) 
     async with site(database_url) as s:
         real = await delivered(s)
         unknown = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
-        tokens = [unknown, "abc", "x" * 300, "not a token!", "%2e%2e", real.upper() + "="]
+        tokens = [unknown, "abc", "x" * 300, "not a token!", "%2e%2e", real.upper() + "=", "a/b"]
         pages = [await s.page(t) for t in tokens]
-        datas = [await s.data(t) for t in tokens]
+        datas = [await s.data(t) for t in tokens[:-1]]
     assert {p.status_code for p in pages} == {404}
     assert len({p.text for p in pages}) == 1
     assert "We could not find this tracking link" in pages[0].text

@@ -315,7 +315,7 @@ IfNoneMatch = Annotated[
 ]
 
 
-@router.get("/t/{token}", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/t/{token:path}", response_class=HTMLResponse, include_in_schema=False)
 async def tracking_page(
     token: str,
     request: Request,
