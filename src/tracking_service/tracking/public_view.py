@@ -579,8 +579,7 @@ def _order_headline(
         return w("status.cancelled")
     if not live:
         return w("status.processing")
-    by_id = {v.number: v for v in views if v.status != "cancelled"}
-    live_views = list(by_id.values())
+    live_views = [v for v in views if v.status != "cancelled"]
     if len(live_views) == 1:
         return live_views[0].status_text
     if status == "partially_delivered":
