@@ -78,3 +78,19 @@ def test_after_the_overlap_only_the_new_secret_signs() -> None:
 def test_a_malformed_secret_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         signing.secret_key(bad)
+
+
+def test_verify_accepts_what_we_sign_and_refuses_the_rest() -> None:
+    new, old = signing.new_secret(), signing.new_secret()
+    now = int(time.time())
+    headers = signing.headers("msg_1", now, BODY, (new, old))
+    signing.verify([new], headers, BODY, now=now)
+    signing.verify([old], headers, BODY, now=now + 299)
+    with pytest.raises(signing.SignatureError):
+        signing.verify([signing.new_secret()], headers, BODY, now=now)
+    with pytest.raises(signing.SignatureError):
+        signing.verify([new], headers, BODY + b" ", now=now)
+    with pytest.raises(signing.SignatureError):
+        signing.verify([new], headers, BODY, now=now + 301)
+    with pytest.raises(signing.SignatureError):
+        signing.verify([new], {"webhook-id": "msg_1"}, BODY, now=now)
