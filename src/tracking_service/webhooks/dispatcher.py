@@ -57,6 +57,8 @@ from tracking_service.webhooks.sender import Answer, Sender
 log = logging.getLogger(__name__)
 
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+ANALYZE_AFTER = 2_000
+"""A fan-out pass that made this many deliveries refreshes their statistics (PostgreSQL)."""
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
 _D: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -500,7 +502,19 @@ class Dispatcher:
                 )
             made += report.deliveries
             if report.blocked or report.events < self.config.fanout_batch_size:
+                if made >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
+                    await self._analyze()
                 return made
+
+    async def _analyze(self) -> None:
+        """Refresh the planner's statistics of the deliveries after a burst: with the counts
+        of before it, PostgreSQL plans each claim as a scan and sort of every due row (50 ms
+        at 20,000 due, growing with the backlog) instead of walking `next_attempt_at`'s index
+        until the batch is full (a few ms); autovacuum's own ANALYZE comes a minute or more
+        later."""
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("ANALYZE webhook_deliveries"))
+            await conn.commit()
 
     # dispatch
 
