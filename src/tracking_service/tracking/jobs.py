@@ -6,10 +6,13 @@ process or in `tracking-service worker`, one or many sharing PostgreSQL).
 
 A poll pass claims batches of due shipments (one short transaction each, see
 `tracking.store`), asks each carrier for its shipments with no transaction open, in chunks of
-the adapter's `max_batch`, and applies every answer to its shipment in a transaction of its own
-as soon as its chunk is back, so a slow or failing carrier holds up nobody else's shipments: a
-failure is an answer too (the plan backs the shipment off). Up to `poll_concurrency` batches
-are in flight at once, so claiming, carrier calls and applying overlap. A pass takes only what
+the adapter's `max_batch`, and applies the answers as soon as their chunk is back, so a slow or
+failing carrier holds up nobody else's shipments: a failure is an answer too (the plan backs the
+shipment off). The answers of one claimed batch that are back are applied together, in one
+transaction of a handful of statements (`tracking.store.apply_outcomes`, with each shipment's
+guarantees); answers arriving meanwhile wait for the next one. A group that fails is applied
+again one shipment per transaction. Up to `poll_concurrency` batches are in flight at once, so
+claiming, carrier calls and applying overlap. A pass takes only what
 was due when it started: each claim moves `next_poll_at` past that instant, so a pass ends,
 and every shipment due at its start is polled exactly once by the workers together.
 
@@ -59,6 +62,8 @@ CHECK_JOB = "check-delays"
 EXPIRE_JOB = "expire-shipments"
 APPLY_CONCURRENCY = 12
 """Answers one process applies at once on PostgreSQL (each holds a pooled connection)."""
+APPLY_BATCH = 250
+"""Most answers one transaction applies (a claimed batch's answers, as they come back)."""
 WORKER_ID = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process's name on its claims (host, pid and a random part: pids are reused)."""
 
@@ -146,6 +151,26 @@ class Tracker:
             release_claim=release_claim,
         )
 
+    async def apply_many(
+        self,
+        session: AsyncSession,
+        outcomes: Sequence[tuple[int, TrackingOutcome]],
+        *,
+        release_claim: bool = True,
+    ) -> list[ShipmentUpdate | None]:
+        """Apply carrier answers, each to its shipment, in the caller's transaction (one lock
+        and load, one write per table: see `tracking.store`); the updates in the same order."""
+        return await store.apply_outcomes(
+            session,
+            outcomes,
+            now=self.services.clock.now(),
+            config=self.config,
+            base_url=self.base_url,
+            reestimate=self.reestimate,
+            on_delivered=self.on_delivered,
+            release_claim=release_claim,
+        )
+
     async def apply_now(
         self, shipment_id: int, outcome: TrackingOutcome, *, release_claim: bool = False
     ) -> ShipmentUpdate | None:
@@ -209,6 +234,8 @@ async def _apply_one(
         try:
             async with unit_of_work(tracker.services.engine) as session:
                 update = await tracker.apply(session, claim.id, outcome)
+                if update is None or not update.visible:
+                    await store.commit_without_waiting(session)
         except Exception:
             report.errors += 1
             log.exception("shipment %s: applying the %s answer failed", claim.id, claim.carrier)
@@ -217,12 +244,75 @@ async def _apply_one(
         report.changed += 1
 
 
+async def _apply_together(
+    tracker: Tracker, answers: Sequence[tuple[store.Claim, TrackingOutcome]], report: PollReport
+) -> None:
+    """Apply answers in one transaction; if it fails, each in a transaction of its own, so one
+    shipment that cannot be applied holds up no other."""
+    if len(answers) == 1:
+        await _apply_one(tracker, *answers[0], report)
+        return
+    async with tracker.applying:
+        try:
+            async with unit_of_work(tracker.services.engine) as session:
+                updates = await tracker.apply_many(session, [(c.id, o) for c, o in answers])
+                if not any(u is not None and u.visible for u in updates):
+                    await store.commit_without_waiting(session)
+        except Exception:
+            log.warning(
+                "applying %d answers at once failed; applying them one by one",
+                len(answers),
+                exc_info=True,
+            )
+            updates = []
+    if updates:
+        report.changed += sum(1 for u in updates if u is not None and u.visible)
+        return
+    for claim, outcome in answers:
+        await _apply_one(tracker, claim, outcome, report)
+
+
+class _Applier:
+    """The answers of one claimed batch, applied as they come back: whatever arrived while the
+    previous transaction ran goes into the next one (up to `APPLY_BATCH`), so a carrier asked
+    one number at a time still gets its answers applied in bulk, and none waits for a slower
+    chunk."""
+
+    def __init__(self, tracker: Tracker, report: PollReport) -> None:
+        self.tracker = tracker
+        self.report = report
+        self.waiting: list[tuple[store.Claim, TrackingOutcome]] = []
+        self.running: asyncio.Task[None] | None = None
+
+    def add(self, answers: Sequence[tuple[store.Claim, TrackingOutcome]]) -> None:
+        self.waiting.extend(answers)
+        if self.running is None:
+            self.running = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                taken, self.waiting = self.waiting[:APPLY_BATCH], self.waiting[APPLY_BATCH:]
+                await _apply_together(self.tracker, taken, self.report)
+        finally:
+            self.running = None
+
+    async def done(self) -> None:
+        """Wait until everything added is applied."""
+        while self.running is not None:
+            await asyncio.shield(self.running)
+
+
 async def _poll_chunk(
-    tracker: Tracker, carrier: str, claims: Sequence[store.Claim], report: PollReport
+    tracker: Tracker,
+    carrier: str,
+    claims: Sequence[store.Claim],
+    report: PollReport,
+    applier: _Applier,
 ) -> None:
     answers = await _track(tracker.services, carrier, claims)
-    applies = []
     speed = speed_of(tracker.services.clock)
+    outcomes: list[tuple[store.Claim, TrackingOutcome]] = []
     for claim in claims:
         outcome = _outcome_for(claim, answers)
         if isinstance(outcome, TrackingFailure) and outcome.retry_after and speed != 1:
@@ -234,8 +324,8 @@ async def _poll_chunk(
             report.failures_by_kind[str(outcome.kind)] += 1
         else:
             report.results += 1
-        applies.append(_apply_one(tracker, claim, outcome, report))
-    await asyncio.gather(*applies)
+        outcomes.append((claim, outcome))
+    applier.add(outcomes)
 
 
 async def _poll_batch(tracker: Tracker, claims: Sequence[store.Claim], report: PollReport) -> None:
@@ -249,7 +339,13 @@ async def _poll_batch(tracker: Tracker, claims: Sequence[store.Claim], report: P
         except UnknownCarrierError:
             size = len(mine)
         chunks.extend((carrier, mine[i : i + size]) for i in range(0, len(mine), size))
-    await asyncio.gather(*(_poll_chunk(tracker, c, chunk, report) for c, chunk in chunks))
+    applier = _Applier(tracker, report)
+    try:
+        await asyncio.gather(
+            *(_poll_chunk(tracker, c, chunk, report, applier) for c, chunk in chunks)
+        )
+    finally:
+        await applier.done()
 
 
 async def poll_pass(

@@ -12,20 +12,44 @@ short transactions with no carrier call inside any of them.
   claim does not scan past them. A worker that dies keeps nothing: its rows simply come due
   again when the lease ends. SQLite runs one worker and takes the same statement without the
   lock clause (its writers are serialized anyway).
-- Applying (`apply_outcome`, `apply_check`) locks the shipment's order row, then the order's
-  shipments, loads the plain states and the dedupe keys already stored, lets the pure core
-  (`tracking.plan`) decide, and writes its `ShipmentUpdate` as it is: events with ON CONFLICT
-  DO NOTHING, the changed columns, the outbox rows with the sequences the plan took from the
-  locked rows. Locking the order first serializes every writer of one order (two parcels of one
-  order applied at once would otherwise both take the order stream's next sequence), in the
-  order the cancel route takes them too: order, then shipments. Applying the same answer twice
-  writes nothing new: its events are known, so the plan has nothing to say.
+- Applying (`apply_outcomes`; `apply_outcome` and `apply_check` for one shipment) takes a
+  group of answers (a claimed batch's, as they come back) in ONE transaction of a handful of
+  statements whatever the group's size: lock the shipments' orders (ascending ids), then those
+  orders' shipments (ascending ids), load the dedupe keys already stored, let the pure core
+  (`tracking.plan`) decide each shipment in turn, and write the `ShipmentUpdate`s as they are:
+  the new events in one insert with ON CONFLICT DO NOTHING, the changed columns of shipments
+  and orders in one executemany per set of columns changed (a chunk of polls that brought
+  nothing new is one `UPDATE` of `next_poll_at`/`last_polled_at`), the outbox rows in one
+  insert, with the sequences the plan took from the locked rows. The guarantees are the
+  per-shipment ones: each shipment's update is planned on its locked, current state (two
+  parcels of one order, or two answers for one shipment, are planned in turn, each on what the
+  previous left), so the same answer twice writes nothing new (its events are known, the plan
+  has nothing to say), a status never moves backwards, an outbox row lands in the transaction
+  of its change and a stream's sequences follow each other. Locking the order first serializes
+  every writer of one order (two parcels applied at once would otherwise both take the order
+  stream's next sequence), in the order the cancel route and the push endpoint take them too:
+  order, then shipments; ascending ids keep two groups sharing orders from deadlocking. A
+  group whose transaction fails is applied again one shipment per transaction by the worker,
+  so one shipment that cannot be applied blocks no other; one whose worker dies before it
+  commits is simply polled again after the lease.
 - A shipment that becomes delivered is handed to `on_delivered` (the history feedback's
   `record_delivery`) in the same transaction.
+- Durability: a transaction that changes nothing a reader can see (only `next_poll_at`,
+  `last_polled_at`, `poll_failures`, `last_poll_error` and the claim: no event, no outbox row,
+  no status, no delivery record) may commit without waiting for the disk
+  (`commit_without_waiting`: PostgreSQL's `synchronous_commit = off` for that transaction).
+  A crash loses at most its last few hundred milliseconds of such commits, which leaves the
+  rows as their claim did: due at the lease's end, polled again then, and their answer applied
+  again finds what it found before. Transactions with visible changes wait for the disk: they
+  are visible (to the webhook dispatcher, to the API) before they are durable, and a lost one
+  would come back from the next poll at another instant, so with another `timestamp`,
+  `status_changed_at` and `event_id` (derived from the instant): the same change sent twice
+  under two ids. The sequences would match; the event ids would not.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +57,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tracking_service.carriers.base import TrackingFailure, TrackingResult
 from tracking_service.carriers.parse_support import zone_for_place
@@ -44,7 +68,14 @@ from tracking_service.tracking.config import TrackingConfig
 from tracking_service.tracking.plan import plan_check, plan_update
 from tracking_service.tracking.progress import FINAL
 from tracking_service.tracking.registration import tracking_url
-from tracking_service.tracking.state import Estimate, OrderState, ShipmentState, ShipmentUpdate
+from tracking_service.tracking.state import (
+    Estimate,
+    NewEvent,
+    OrderState,
+    OutboxMessage,
+    ShipmentState,
+    ShipmentUpdate,
+)
 from tracking_service.tracking.transitions import progress_after
 
 _S: sa.Table = Shipment.__table__  # type: ignore[attr-defined]
@@ -116,9 +147,11 @@ async def shipment_id_for(session: AsyncSession, carrier: str, tracking_number: 
 # --- loading ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def destination_zone(country: str, subdivision: str | None) -> str | None:
     """The IANA zone of a destination when country and subdivision tell it (Brazilian and US
-    states, single-zone countries), else None (the pipeline reads its dates in UTC then)."""
+    states, single-zone countries), else None (the pipeline reads its dates in UTC then).
+    Cached: every order loaded asks it, and destinations repeat."""
     name = zone_for(country, subdivision)
     if name is not None:
         return name
@@ -127,9 +160,20 @@ def destination_zone(country: str, subdivision: str | None) -> str | None:
     return key if exact and isinstance(key, str) else None
 
 
+# What an apply reads of its rows: everything the pipeline and the delivery record use, not the
+# items (JSON, decoded for nothing), the promise's detail or the customer's personal data.
+_ORDER_COLUMNS = tuple(
+    c
+    for c in _O.c
+    if c.name not in {"items", "promise_detail"} and not c.name.startswith("customer_")
+)
+_SHIPMENT_COLUMNS = tuple(c for c in _S.c if c.name != "items")
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A shipment and its order as the pipeline sees them, with the rows they came from."""
+    """A shipment and its order as the pipeline sees them, with the rows they came from (the
+    columns of `_ORDER_COLUMNS` and `_SHIPMENT_COLUMNS`)."""
 
     shipment: ShipmentState
     order: OrderState
@@ -189,62 +233,234 @@ def order_state(row: Row, statuses: Mapping[int, Status]) -> OrderState:
     )
 
 
-async def lock_and_load(session: AsyncSession, shipment_id: int, *, base_url: str) -> Loaded | None:
-    """Lock the shipment's order, then the order's shipments (see the module docstring), and
-    load them; None when the shipment does not exist (any more)."""
-    order_pk = sa.select(_S.c.order_pk).where(_S.c.id == shipment_id).scalar_subquery()
-    if _dialect(session) == "postgresql":
-        order_stmt: sa.Executable = sa.select(_O).where(_O.c.id == order_pk).with_for_update()
+def _among(column: sa.ColumnElement[int], ids: Sequence[int], postgres: bool) -> Any:
+    """`column IN ids`; on PostgreSQL `= ANY(:array)`, one statement text whatever the count
+    (asyncpg prepares each distinct text once per connection)."""
+    if postgres:
+        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(list(ids))
+
+
+async def lock_and_load_many(
+    session: AsyncSession, shipment_ids: Sequence[int], *, base_url: str
+) -> dict[int, Loaded]:
+    """Lock the shipments' orders (ascending ids), then those orders' shipments (ascending ids),
+    and load them with the dedupe keys already stored: three statements whatever the count.
+    Shipments that do not exist (any more) are left out of the answer."""
+    ids = sorted(set(shipment_ids))
+    if not ids:
+        return {}
+    conn = await session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    their_orders = sa.select(_S.c.order_pk).where(_among(_S.c.id, ids, postgres))
+    if postgres:
+        order_stmt: sa.Executable = (
+            sa.select(*_ORDER_COLUMNS)
+            .where(_O.c.id.in_(their_orders))
+            .order_by(_O.c.id)
+            .with_for_update()
+        )
     else:  # the first write takes SQLite's one write lock: nobody changes them meanwhile
-        order_stmt = sa.update(_O).where(_O.c.id == order_pk).values(id=_O.c.id).returning(*_O.c)
-    found_order = (await session.execute(order_stmt)).mappings().one_or_none()
-    if found_order is None:
-        return None
-    order_row: Row = dict(found_order)
-    # the order's shipments (their statuses make the order's), this one locked with them: the
-    # order's lock already serializes their writers, so locking the siblings costs no wait
-    ship_stmt = sa.select(_S).where(_S.c.order_pk == order_row["id"])
-    if _dialect(session) == "postgresql":
+        order_stmt = (
+            sa.update(_O)
+            .where(_O.c.id.in_(their_orders))
+            .values(id=_O.c.id)
+            .returning(*_ORDER_COLUMNS)
+        )
+    orders: dict[int, Row] = {
+        r["id"]: dict(r) for r in (await conn.execute(order_stmt)).mappings().all()
+    }
+    if not orders:
+        return {}
+    # the orders' shipments (their statuses make the orders'), these ones locked with them: the
+    # orders' locks already serialize their writers, so locking the siblings costs no wait
+    ship_stmt = (
+        sa.select(*_SHIPMENT_COLUMNS)
+        .where(_among(_S.c.order_pk, sorted(orders), postgres))
+        .order_by(_S.c.id)
+    )
+    if postgres:
         ship_stmt = ship_stmt.with_for_update()
-    found_ship: Row | None = None
-    statuses: dict[int, Status] = {}
-    for found in (await session.execute(ship_stmt)).mappings().all():
-        if found["id"] == shipment_id:
-            found_ship = dict(found)
+    wanted = set(ids)
+    rows: dict[int, Row] = {}
+    statuses: dict[int, dict[int, Status]] = {pk: {} for pk in orders}
+    for found in (await conn.execute(ship_stmt)).mappings().all():
+        if found["id"] in wanted:
+            rows[found["id"]] = dict(found)
         if found["cancelled_at"] is None:
-            statuses[found["id"]] = Status(found["status"])
-    if found_ship is None:
-        return None
-    ship_row: Row = found_ship
-    events = await session.execute(
-        sa.select(_E.c.dedupe_key, _E.c.status, _E.c.occurred_at).where(
-            _E.c.shipment_id == shipment_id
+            statuses[found["order_pk"]][found["id"]] = Status(found["status"])
+    if not rows:
+        return {}
+    keys: dict[int, set[str]] = {sid: set() for sid in rows}
+    status_event_at: dict[int, datetime] = {}
+    events = await conn.execute(
+        sa.select(_E.c.shipment_id, _E.c.dedupe_key, _E.c.status, _E.c.occurred_at).where(
+            _among(_E.c.shipment_id, sorted(rows), postgres)
         )
     )
-    keys: set[str] = set()
-    status_event_at: datetime | None = None
-    for key, status, occurred_at in events.all():
-        keys.add(key)
-        if status == ship_row["status"] and (
-            status_event_at is None or occurred_at > status_event_at
-        ):
-            status_event_at = occurred_at
-    return Loaded(
-        shipment=shipment_state(ship_row, status_event_at=status_event_at, base_url=base_url),
-        order=order_state(order_row, statuses),
-        known_keys=frozenset(keys),
-        shipment_row=ship_row,
-        order_row=order_row,
-    )
+    for sid, key, status, occurred_at in events.all():
+        keys[sid].add(key)
+        if status == rows[sid]["status"]:
+            newest = status_event_at.get(sid)
+            if newest is None or occurred_at > newest:
+                status_event_at[sid] = occurred_at
+    order_states = {pk: order_state(row, statuses[pk]) for pk, row in orders.items()}
+    return {
+        sid: Loaded(
+            shipment=shipment_state(
+                row, status_event_at=status_event_at.get(sid), base_url=base_url
+            ),
+            order=order_states[row["order_pk"]],
+            known_keys=frozenset(keys[sid]),
+            shipment_row=row,
+            order_row=orders[row["order_pk"]],
+        )
+        for sid, row in rows.items()
+    }
+
+
+async def lock_and_load(session: AsyncSession, shipment_id: int, *, base_url: str) -> Loaded | None:
+    """`lock_and_load_many` of one shipment; None when it does not exist (any more)."""
+    return (await lock_and_load_many(session, [shipment_id], base_url=base_url)).get(shipment_id)
 
 
 # --- writing ----------------------------------------------------------------------------------
 
 
-def _insert_ignoring(session: AsyncSession, table: sa.Table, keys: Sequence[str]) -> sa.Insert:
-    if _dialect(session) == "postgresql":
+def _insert_ignoring(dialect: str, table: sa.Table, keys: Sequence[str]) -> sa.Insert:
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _update_by_id(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
+    """`UPDATE table SET c = :v_c ... WHERE id = :pk_`, for executemany over many rows."""
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("pk_", type_=table.c.id.type))
+        .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+    )
+
+
+async def _update_rows(
+    conn: AsyncConnection, table: sa.Table, changes: Mapping[int, Mapping[str, Any]]
+) -> None:
+    """Each row's changed columns, in one executemany per set of columns changed (a chunk of
+    polls that brought nothing new is one statement)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for pk, values in changes.items():
+        if values:
+            params = {f"v_{c}": v for c, v in values.items()}
+            params["pk_"] = pk
+            groups.setdefault(tuple(sorted(values)), []).append(params)
+    for columns, params_list in groups.items():
+        await conn.execute(_update_by_id(table, columns), params_list)
+
+
+def _event_row(e: NewEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "shipment_id": e.shipment_id,
+        "dedupe_key": e.dedupe_key,
+        "occurred_at": e.occurred_at,
+        "status": e.status,
+        "raw_code": e.raw_code,
+        "description": e.description,
+        "city": e.city,
+        "region": e.region,
+        "postal_code": e.postal_code,
+        "country": e.country,
+        "source": e.source,
+        "created_at": now,
+    }
+
+
+def _outbox_row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": m.event_id,
+        "event_type": m.event_type,
+        "stream": m.stream,
+        "sequence": m.sequence,
+        "shipment_id": m.shipment_id,
+        "order_pk": m.order_pk,
+        "occurred_at": m.occurred_at,
+        "payload": dict(m.payload),
+        "created_at": now,
+    }
+
+
+_RELEASE = {"claimed_by": None, "claimed_until": None}
+
+
+class _Batch:
+    """The updates planned for loaded shipments, each planned on the state the previous ones
+    left (two parcels of one order, or one shipment answered twice, chain: the second sees the
+    first's order status, sequences and stored keys), and written together: one multi-row
+    statement per table (per set of changed columns for the updates)."""
+
+    def __init__(self, loaded: Mapping[int, Loaded]) -> None:
+        self.loaded = loaded
+        self.shipments: dict[int, ShipmentState] = {}
+        self.orders: dict[int, OrderState] = {}
+        self.keys: dict[int, frozenset[str]] = {}
+        self.events: list[NewEvent] = []
+        self.shipment_changes: dict[int, dict[str, Any]] = {}
+        self.order_changes: dict[int, dict[str, Any]] = {}
+        self.messages: list[OutboxMessage] = []
+        self.delivered: list[int] = []
+
+    def state(self, shipment_id: int) -> tuple[ShipmentState, OrderState, frozenset[str]] | None:
+        """The shipment, its order and its stored keys as the updates so far left them."""
+        loaded = self.loaded.get(shipment_id)
+        if loaded is None:
+            return None
+        return (
+            self.shipments.get(shipment_id, loaded.shipment),
+            self.orders.get(loaded.order.id, loaded.order),
+            self.keys.get(shipment_id, loaded.known_keys),
+        )
+
+    def take(self, before: ShipmentState, known: frozenset[str], update: ShipmentUpdate) -> None:
+        sid = update.shipment_id
+        self.shipments[sid] = update.after
+        self.orders[update.order_pk] = update.order_after
+        self.keys[sid] = known | {e.dedupe_key for e in update.new_events}
+        self.events.extend(update.new_events)
+        self.shipment_changes.setdefault(sid, {}).update(update.shipment_changes)
+        if update.order_changes:
+            self.order_changes.setdefault(update.order_pk, {}).update(update.order_changes)
+        self.messages.extend(update.messages)
+        if update.after.status == Status.DELIVERED and before.status != Status.DELIVERED:
+            self.delivered.append(sid)
+
+    async def write(
+        self,
+        session: AsyncSession,
+        *,
+        now: datetime,
+        release_claim: bool,
+        on_delivered: DeliveryHook | None,
+    ) -> None:
+        """Write everything taken (events, shipments, orders, outbox, in that order) in the
+        caller's transaction; `release_claim` clears the claim on every shipment taken."""
+        conn = await session.connection()
+        if self.events:
+            insert = _insert_ignoring(conn.dialect.name, _E, ("shipment_id", "dedupe_key"))
+            await conn.execute(insert, [_event_row(e, now) for e in self.events])
+        changes = self.shipment_changes
+        if release_claim:
+            changes = {sid: {**values, **_RELEASE} for sid, values in changes.items()}
+        await _update_rows(conn, _S, changes)
+        await _update_rows(conn, _O, self.order_changes)
+        if self.messages:
+            await conn.execute(sa.insert(_X), [_outbox_row(m, now) for m in self.messages])
+        if on_delivered is not None:
+            for sid in self.delivered:
+                loaded = self.loaded[sid]
+                order_pk = loaded.order.id
+                order = Order(**{**loaded.order_row, **self.order_changes.get(order_pk, {})})
+                shipment = Shipment(**{**loaded.shipment_row, **self.shipment_changes[sid]})
+                await on_delivered(session, order, shipment)
 
 
 async def write_update(
@@ -256,69 +472,68 @@ async def write_update(
 ) -> None:
     """Write a planned update as it is (events, shipment, order, outbox), in the caller's
     transaction. `release_claim` clears this worker's claim on the shipment."""
-    if update.new_events:
-        rows = [
-            {
-                "shipment_id": e.shipment_id,
-                "dedupe_key": e.dedupe_key,
-                "occurred_at": e.occurred_at,
-                "status": e.status,
-                "raw_code": e.raw_code,
-                "description": e.description,
-                "city": e.city,
-                "region": e.region,
-                "postal_code": e.postal_code,
-                "country": e.country,
-                "source": e.source,
-                "created_at": now,
-            }
-            for e in update.new_events
-        ]
-        await session.execute(_insert_ignoring(session, _E, ["shipment_id", "dedupe_key"]), rows)
-    changes = dict(update.shipment_changes)
-    if release_claim:
-        changes.update(claimed_by=None, claimed_until=None)
-    if changes:
-        await session.execute(sa.update(_S).where(_S.c.id == update.shipment_id).values(changes))
+    batch = _Batch({})
+    batch.events.extend(update.new_events)
+    batch.shipment_changes[update.shipment_id] = dict(update.shipment_changes)
     if update.order_changes:
-        await session.execute(
-            sa.update(_O).where(_O.c.id == update.order_pk).values(dict(update.order_changes))
-        )
-    if update.messages:
-        await session.execute(
-            sa.insert(_X),
-            [
-                {
-                    "event_id": m.event_id,
-                    "event_type": m.event_type,
-                    "stream": m.stream,
-                    "sequence": m.sequence,
-                    "shipment_id": m.shipment_id,
-                    "order_pk": m.order_pk,
-                    "occurred_at": m.occurred_at,
-                    "payload": dict(m.payload),
-                    "created_at": now,
-                }
-                for m in update.messages
-            ],
-        )
+        batch.order_changes[update.order_pk] = dict(update.order_changes)
+    batch.messages.extend(update.messages)
+    await batch.write(session, now=now, release_claim=release_claim, on_delivered=None)
 
 
 def became_delivered(loaded: Loaded, update: ShipmentUpdate) -> bool:
     return update.after.status == Status.DELIVERED and loaded.shipment.status != Status.DELIVERED
 
 
-async def _after_write(
+def _reestimated(
+    before: ShipmentState,
+    order_row: Row,
+    outcome: TrackingResult | TrackingFailure,
+    known: frozenset[str],
+    reestimate: Reestimator | None,
+) -> Estimate | None:
+    """The re-estimate from the hand-off (or the last scan after it) the answer leads to."""
+    if not isinstance(outcome, TrackingResult) or reestimate is None:
+        return None
+    progress = progress_after(before, outcome, known)
+    if progress.handed_off_at is None:
+        return None
+    last = progress.last_event_at
+    scan = last if last is not None and last > progress.handed_off_at else None
+    return reestimate(order_row, progress.handed_off_at, scan)
+
+
+async def apply_outcomes(
     session: AsyncSession,
-    loaded: Loaded,
-    update: ShipmentUpdate,
-    on_delivered: DeliveryHook | None,
-) -> None:
-    if on_delivered is None or not became_delivered(loaded, update):
-        return
-    order = Order(**{**dict(loaded.order_row), **dict(update.order_changes)})
-    shipment = Shipment(**{**dict(loaded.shipment_row), **dict(update.shipment_changes)})
-    await on_delivered(session, order, shipment)
+    outcomes: Sequence[tuple[int, TrackingResult | TrackingFailure]],
+    *,
+    now: datetime,
+    config: TrackingConfig,
+    base_url: str,
+    reestimate: Reestimator | None = None,
+    on_delivered: DeliveryHook | None = None,
+    release_claim: bool = True,
+) -> list[ShipmentUpdate | None]:
+    """Apply carrier answers, each to its shipment, in the caller's transaction (see the module
+    docstring); the updates written, in the order of `outcomes` (None: the shipment is gone).
+    Answers for one shipment or one order are planned in turn, each on what the previous left.
+    """
+    loaded = await lock_and_load_many(session, [sid for sid, _ in outcomes], base_url=base_url)
+    batch = _Batch(loaded)
+    updates: list[ShipmentUpdate | None] = []
+    for shipment_id, outcome in outcomes:
+        current = batch.state(shipment_id)
+        if current is None:
+            updates.append(None)
+            continue
+        before, order, known = current
+        order_row = loaded[shipment_id].order_row
+        reestimated = _reestimated(before, order_row, outcome, known, reestimate)
+        update = plan_update(before, order, outcome, known, now, reestimated, config)
+        batch.take(before, known, update)
+        updates.append(update)
+    await batch.write(session, now=now, release_claim=release_claim, on_delivered=on_delivered)
+    return updates
 
 
 async def apply_outcome(
@@ -333,24 +548,18 @@ async def apply_outcome(
     on_delivered: DeliveryHook | None = None,
     release_claim: bool = True,
 ) -> ShipmentUpdate | None:
-    """Apply one carrier answer to one shipment in the caller's transaction; the update written,
-    or None when the shipment is gone. Re-estimates from the hand-off (or the last scan after
-    it) the answer leads to, before the plan decides."""
-    loaded = await lock_and_load(session, shipment_id, base_url=base_url)
-    if loaded is None:
-        return None
-    reestimated: Estimate | None = None
-    if isinstance(outcome, TrackingResult) and reestimate is not None:
-        progress = progress_after(loaded.shipment, outcome, loaded.known_keys)
-        if progress.handed_off_at is not None:
-            last = progress.last_event_at
-            scan = last if last is not None and last > progress.handed_off_at else None
-            reestimated = reestimate(loaded.order_row, progress.handed_off_at, scan)
-    update = plan_update(
-        loaded.shipment, loaded.order, outcome, loaded.known_keys, now, reestimated, config
+    """Apply one carrier answer to one shipment in the caller's transaction (`apply_outcomes`
+    of one); the update written, or None when the shipment is gone."""
+    (update,) = await apply_outcomes(
+        session,
+        [(shipment_id, outcome)],
+        now=now,
+        config=config,
+        base_url=base_url,
+        reestimate=reestimate,
+        on_delivered=on_delivered,
+        release_claim=release_claim,
     )
-    await write_update(session, update, now=now, release_claim=release_claim)
-    await _after_write(session, loaded, update, on_delivered)
     return update
 
 
@@ -365,14 +574,25 @@ async def apply_check(
 ) -> ShipmentUpdate | None:
     """The promise, stall and expiry check of one shipment without a scan, written in the
     caller's transaction (a poller's claim on it is left alone)."""
-    loaded = await lock_and_load(session, shipment_id, base_url=base_url)
-    if loaded is None:
+    loaded = await lock_and_load_many(session, [shipment_id], base_url=base_url)
+    batch = _Batch(loaded)
+    current = batch.state(shipment_id)
+    if current is None:
         return None
-    update = plan_check(loaded.shipment, loaded.order, now, config)
+    before, order, known = current
+    update = plan_check(before, order, now, config)
     if update.changed:
-        await write_update(session, update, now=now, release_claim=False)
-        await _after_write(session, loaded, update, on_delivered)
+        batch.take(before, known, update)
+        await batch.write(session, now=now, release_claim=False, on_delivered=on_delivered)
     return update
+
+
+async def commit_without_waiting(session: AsyncSession) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL's
+    `synchronous_commit = off` for this transaction only; elsewhere nothing). Only for a
+    transaction whose loss in a crash is harmless: see the module docstring."""
+    if _dialect(session) == "postgresql":
+        await session.execute(sa.text("SET LOCAL synchronous_commit = off"))
 
 
 # --- what the periodic checks look at -------------------------------------------------------
