@@ -23,6 +23,7 @@ the module and the pages are opened in parallel, one browser context each: a few
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import re
 import socket
@@ -117,7 +118,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app under uvicorn on a free 127.0.0.1 port, in a thread, on the seeded database."""
     _browser_or_skip()
     database_url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'pages.db'}"
-    tokens = asyncio.run(_seed(database_url))
+    # Should anything here stop answering, the stacks are printed after 4 minutes.
+    faulthandler.dump_traceback_later(240)
+    try:
+        yield from _serve(database_url)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _serve(database_url: str) -> Iterator[Served]:
+    tokens = asyncio.run(asyncio.wait_for(_seed(database_url), timeout=120))
     settings = Settings(
         database_url=database_url,
         run_jobs_in_api=False,  # nothing polls the carriers while the pages are read
