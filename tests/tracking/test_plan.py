@@ -84,13 +84,20 @@ def test_payload_shape_and_no_personal_data() -> None:
                 "carrier": "ups",
                 "tracking_number": "1Z999AA10123456787",
                 "status": "out_for_delivery",
+                "previous_status": "pending",
                 "estimate": {"earliest": "2026-03-05", "latest": "2026-03-06"},
+                "promise": {"earliest": "2026-03-05", "latest": "2026-03-06"},
                 "delayed": False,
                 "delay_reason": None,
+                "delay_note": None,
                 "tracking_url": "https://track.example/t/token-7",
                 "cancelled": False,
             },
-            "order": {"order_id": "shop-1001", "status": "out_for_delivery"},
+            "order": {
+                "order_id": "shop-1001",
+                "status": "out_for_delivery",
+                "previous_status": "pending",
+            },
         },
     }
     json.dumps(message.payload)  # plain JSON

@@ -10,7 +10,9 @@ sequence, type, instant and the shipment's unguessable tracking URL: stable for 
 different across deployments whose counters start over.
 
 Payloads are the whole webhook body and carry no personal data: ids, carrier, number,
-status, estimate, delay and the public tracking URL, never a name, street, email or phone.
+status and the status before, estimate and promise, delay (reason and a sentence naming at
+most the city of the last scan) and the public tracking URL, never a name, street, email or
+phone.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tracking_service.carriers.status import Status
+from tracking_service.tracking.delay_note import delay_note
 from tracking_service.tracking.progress import TROUBLE
-from tracking_service.tracking.state import OrderState, OutboxMessage, ShipmentState
+from tracking_service.tracking.state import Estimate, OrderState, OutboxMessage, ShipmentState
 
 STATUS_CHANGED = "shipment.status_changed"
 DELAYED = "shipment.delayed"
@@ -52,40 +55,67 @@ def event_id(stream: str, sequence: int, event_type: str, secret: str, at: datet
     return "msg_" + digest[:26]
 
 
-def shipment_payload(s: ShipmentState) -> dict[str, Any]:
-    """A shipment as webhooks show it."""
-    estimate = (
-        {"earliest": s.estimate.earliest.isoformat(), "latest": s.estimate.latest.isoformat()}
-        if s.estimate is not None
-        else None
+def _dates(e: Estimate | None) -> dict[str, str] | None:
+    return {"earliest": e.earliest.isoformat(), "latest": e.latest.isoformat()} if e else None
+
+
+def shipment_payload(
+    s: ShipmentState,
+    order: OrderState,
+    at: datetime,
+    before: ShipmentState | None = None,
+) -> dict[str, Any]:
+    """A shipment as webhooks show it, after a change at `at` from `before`.
+
+    `previous_status` is the status before the change when the change moved it or cancelled
+    the shipment (null otherwise); `promise` is the order's promised window; `delay_note` the
+    delay in a sentence ops read (`tracking.delay_note`; null when not delayed)."""
+    moved = before is not None and (
+        before.status != s.status or (before.cancelled_at is None and s.cancelled_at is not None)
     )
     return {
         "id": s.id,
         "carrier": s.carrier,
         "tracking_number": s.tracking_number,
         "status": str(s.status),
-        "estimate": estimate,
+        "previous_status": str(before.status) if moved and before is not None else None,
+        "estimate": _dates(s.estimate),
+        "promise": _dates(order.promise),
         "delayed": s.delayed,
         "delay_reason": s.delay_reason,
+        "delay_note": delay_note(s, order, at),
         "tracking_url": s.tracking_url,
         "cancelled": s.cancelled_at is not None,
     }
 
 
-def order_payload(o: OrderState) -> dict[str, Any]:
-    """An order as webhooks show it."""
-    return {"order_id": o.order_id, "status": o.status}
+def order_payload(o: OrderState, before: OrderState | None = None) -> dict[str, Any]:
+    """An order as webhooks show it; `previous_status` is its status before the change when
+    the change moved it (null otherwise)."""
+    moved = before is not None and before.status != o.status
+    return {
+        "order_id": o.order_id,
+        "status": o.status,
+        "previous_status": before.status if moved and before is not None else None,
+    }
 
 
 def body(
-    event_type: str, at: datetime, order: OrderState, shipment: ShipmentState | None
+    event_type: str,
+    at: datetime,
+    order: OrderState,
+    shipment: ShipmentState | None,
+    *,
+    order_before: OrderState | None = None,
+    shipment_before: ShipmentState | None = None,
 ) -> dict[str, Any]:
     """The webhook body: `{"type", "timestamp", "data": {"shipment"?, "order"}}`; `shipment`
-    is there for every shipment event and for an order change a shipment caused."""
+    is there for every shipment event and for an order change a shipment caused. The
+    `*_before` states are the ones before the change, for the previous statuses."""
     data: dict[str, Any] = {}
     if shipment is not None:
-        data["shipment"] = shipment_payload(shipment)
-    data["order"] = order_payload(order)
+        data["shipment"] = shipment_payload(shipment, order, at, shipment_before)
+    data["order"] = order_payload(order, order_before)
     return {"type": event_type, "timestamp": iso(at), "data": data}
 
 
@@ -105,10 +135,15 @@ def shipment_event_types(before: ShipmentState, after: ShipmentState) -> tuple[s
 
 
 def shipment_messages(
-    before: ShipmentState, after: ShipmentState, order: OrderState, at: datetime
+    before: ShipmentState,
+    after: ShipmentState,
+    order: OrderState,
+    at: datetime,
+    order_before: OrderState | None = None,
 ) -> tuple[OutboxMessage, ...]:
     """The `shipment:<id>` messages of a change, numbered from `before.sequence + 1`
-    (`order` is the order after the change, as the payload shows it)."""
+    (`order` is the order after the change, as the payload shows it; `order_before` the order
+    before it, for its previous status)."""
     stream = shipment_stream(before.id)
     out = []
     for n, event_type in enumerate(shipment_event_types(before, after), start=1):
@@ -122,17 +157,24 @@ def shipment_messages(
                 shipment_id=before.id,
                 order_pk=before.order_pk,
                 occurred_at=at,
-                payload=body(event_type, at, order, after),
+                payload=body(
+                    event_type, at, order, after, order_before=order_before, shipment_before=before
+                ),
             )
         )
     return tuple(out)
 
 
 def order_messages(
-    before: OrderState, after: OrderState, at: datetime, shipment: ShipmentState | None = None
+    before: OrderState,
+    after: OrderState,
+    at: datetime,
+    shipment: ShipmentState | None = None,
+    shipment_before: ShipmentState | None = None,
 ) -> tuple[OutboxMessage, ...]:
     """`order.status_changed` when the order's status changed, numbered from
-    `before.sequence + 1` (`shipment`: the shipment that caused it, after the change)."""
+    `before.sequence + 1` (`shipment`: the shipment that caused it, after the change;
+    `shipment_before`: that shipment before it)."""
     if after.status == before.status:
         return ()
     stream = order_stream(before.id)
@@ -147,6 +189,13 @@ def order_messages(
             shipment_id=shipment.id if shipment is not None else None,
             order_pk=before.id,
             occurred_at=at,
-            payload=body(ORDER_STATUS_CHANGED, at, after, shipment),
+            payload=body(
+                ORDER_STATUS_CHANGED,
+                at,
+                after,
+                shipment,
+                order_before=before,
+                shipment_before=shipment_before,
+            ),
         ),
     )

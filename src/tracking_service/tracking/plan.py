@@ -92,6 +92,7 @@ def plan_update(
         "delivered_at": progress.delivered_at
         or (now if progress.status == Status.DELIVERED else None),
         "last_event_at": progress.last_event_at,
+        "last_event_city": _last_city(before, progress.new_events, progress.last_event_at),
         "last_polled_at": now,
         "poll_failures": 0,
         "last_poll_error": None,
@@ -154,7 +155,7 @@ def plan_cancel(
     for s in targets:
         after = replace(s, cancelled_at=now, next_poll_at=None)
         event = _service_event(s.id, CANCELLED_KEY, now, None, "Cancelled by the shop")
-        messages = shipment_messages(s, after, order_after, now)
+        messages = shipment_messages(s, after, order_after, now, order)
         after = replace(after, sequence=s.sequence + len(messages))
         updates.append(
             ShipmentUpdate(
@@ -169,7 +170,7 @@ def plan_cancel(
         )
     cause = targets[0] if len(targets) == 1 and not whole else None
     cause_after = updates[0].after if cause is not None else None
-    o_messages = order_messages(order, order_after, now, cause_after)
+    o_messages = order_messages(order, order_after, now, cause_after, cause)
     order_after = replace(order_after, sequence=order.sequence + len(o_messages))
     return CancelPlan(
         shipments=tuple(replace(u, order_after=order_after) for u in updates),
@@ -177,6 +178,17 @@ def plan_cancel(
         order_changes=_order_changes(order, order_after, now),
         order_messages=o_messages,
     )
+
+
+def _last_city(
+    before: ShipmentState, new_events: Sequence[NewEvent], last_event_at: datetime | None
+) -> str | None:
+    """The city of the newest scan: a new one's when a new scan is the newest, else the one
+    known before."""
+    for e in reversed(new_events):
+        if e.occurred_at == last_event_at and e.source == "carrier":
+            return e.city
+    return before.last_event_city
 
 
 def _nothing(before: ShipmentState, order: OrderState) -> ShipmentUpdate:
@@ -296,8 +308,8 @@ def _finish(
         statuses[before.id] = status
         derived = order_status(statuses.values(), cancelled=order.cancelled_at is not None)
         order_after = replace(order, status=derived, shipment_statuses=MappingProxyType(statuses))
-    s_messages = shipment_messages(before, after, order_after, now)
-    o_messages = order_messages(order, order_after, now, after)
+    s_messages = shipment_messages(before, after, order_after, now, order)
+    o_messages = order_messages(order, order_after, now, after, before)
     if s_messages:
         after = replace(after, sequence=before.sequence + len(s_messages))
     if o_messages:

@@ -394,8 +394,16 @@ async def _shipments_of(session: AsyncSession, order_pk: int) -> list[Shipment]:
 
 
 # The plain states of the pipeline's core, for the two changes registration makes (a parcel
-# added, a cancellation): neither judges dates, so the destination's zone and the newest
-# status event, which only dates need, are left out.
+# added, a cancellation): neither judges dates, so the newest status event and the city of the
+# last scan are left out; the destination's zone dates a delayed shipment's payload sentence.
+
+
+def _destination_zone(country: str, subdivision: str | None) -> str | None:
+    """The destination's zone, for the dates of a payload's delay sentence (imported here:
+    the store imports this module)."""
+    from tracking_service.tracking.store import destination_zone
+
+    return destination_zone(country, subdivision)
 
 
 def _order_state(order: Order, shipments: Sequence[Shipment]) -> OrderState:
@@ -406,6 +414,7 @@ def _order_state(order: Order, shipments: Sequence[Shipment]) -> OrderState:
         status=order.status,
         sequence=order.sequence,
         promise=Estimate(order.promise_earliest, order.promise_latest, "promise"),
+        dest_tz=_destination_zone(order.dest_country, order.dest_subdivision),
         cancelled_at=order.cancelled_at,
         shipment_statuses={
             s.id: Status(s.status) for s in shipments if s.id is not None and s.cancelled_at is None

@@ -72,7 +72,10 @@ class ShipmentState:
     - `status_event_at`: `occurred_at` of the newest stored event whose status is the current
       status (`SELECT max(occurred_at) FROM tracking_events WHERE shipment_id = :id AND status =
       :current_status`; None when there is none). A scan only moves the status if it is newer
-      than this one, which is what keeps a late, older scan from moving a status backwards.
+      than this one, which is what keeps a late, older scan from moving a status backwards;
+    - `last_event_city`: the city of the newest scan (the one at `last_event_at`), when the
+      carrier named one: the delay sentence of webhook payloads says where the parcel was
+      last seen (`tracking.delay_note`).
 
     `created_at` is the registration instant (expiry counts from it); `estimate` is None until
     the first estimate is written (the pipeline then falls back to the order's promise).
@@ -103,10 +106,11 @@ class ShipmentState:
     sequence: int = 0
     cancelled_at: datetime | None = None
     expired_at: datetime | None = None
+    last_event_city: str | None = None
 
 
 # Shipment fields that are not columns the pipeline writes: identity, the registration
-# instant and the two values the loader computes.
+# instant and the values the loader computes.
 _NOT_WRITTEN = frozenset(
     {
         "id",
@@ -116,6 +120,7 @@ _NOT_WRITTEN = frozenset(
         "created_at",
         "tracking_url",
         "status_event_at",
+        "last_event_city",
     }
 )
 _WRITTEN = tuple(f.name for f in fields(ShipmentState) if f.name not in _NOT_WRITTEN)

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -293,13 +293,16 @@ async def lock_and_load_many(
         return {}
     keys: dict[int, set[str]] = {sid: set() for sid in rows}
     status_event_at: dict[int, datetime] = {}
+    last_city: dict[int, str] = {}
     events = await conn.execute(
-        sa.select(_E.c.shipment_id, _E.c.dedupe_key, _E.c.status, _E.c.occurred_at).where(
-            _among(_E.c.shipment_id, sorted(rows), postgres)
-        )
+        sa.select(
+            _E.c.shipment_id, _E.c.dedupe_key, _E.c.status, _E.c.occurred_at, _E.c.city
+        ).where(_among(_E.c.shipment_id, sorted(rows), postgres))
     )
-    for sid, key, status, occurred_at in events.all():
+    for sid, key, status, occurred_at, city in events.all():
         keys[sid].add(key)
+        if city and occurred_at == rows[sid]["last_event_at"]:
+            last_city[sid] = city
         if status == rows[sid]["status"]:
             newest = status_event_at.get(sid)
             if newest is None or occurred_at > newest:
@@ -307,8 +310,9 @@ async def lock_and_load_many(
     order_states = {pk: order_state(row, statuses[pk]) for pk, row in orders.items()}
     return {
         sid: Loaded(
-            shipment=shipment_state(
-                row, status_event_at=status_event_at.get(sid), base_url=base_url
+            shipment=replace(
+                shipment_state(row, status_event_at=status_event_at.get(sid), base_url=base_url),
+                last_event_city=last_city.get(sid),
             ),
             order=order_states[row["order_pk"]],
             known_keys=frozenset(keys[sid]),
