@@ -81,8 +81,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+POOL_RECYCLE_SECONDS = 1800
+"""A pooled PostgreSQL connection older than this is closed at checkout and opened again."""
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for a plain URL; SQLite gets WAL and a busy timeout.
+
+    PostgreSQL connections are not pinged at checkout (`pool_pre_ping`): the ping is a
+    `SELECT 1` round trip before every statement of the service's most frequent request,
+    the public tracking page, and cost it about as much as its own query. Dead connections
+    are handled instead: `pool_recycle` replaces a connection before a server or proxy idle
+    timeout (usually hours) closes it, and when a statement does meet a dead connection
+    (the database restarted), SQLAlchemy sees the disconnect, raises with
+    `connection_invalidated` set and invalidates the whole pool, so every other pooled
+    connection is opened afresh at its next checkout. That one statement fails: the tracking
+    page retries it once (`api.tracking_page`), jobs retry on their next tick, and another
+    request answers one 500. The readiness route (`GET /readyz`) still runs a statement, so a
+    database that is down shows there.
 
     Logs which database it opens, so every command names its database on start."""
     ensure_sqlite_dir(url)
@@ -91,7 +107,13 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        async_url(url),
+        pool_pre_ping=False,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        pool_size=10,
+        max_overflow=10,
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

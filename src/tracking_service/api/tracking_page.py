@@ -46,6 +46,7 @@ from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 
 from tracking_service.api.deps import services_of
 from tracking_service.api.problems import problem_response, problem_responses
@@ -55,7 +56,7 @@ from tracking_service.services import Services
 from tracking_service.settings import Settings
 from tracking_service.tracking import public_text
 from tracking_service.tracking.config import TrackingConfig
-from tracking_service.tracking.public_lookup import find_by_token
+from tracking_service.tracking.public_lookup import PublicFacts, find_by_token
 from tracking_service.tracking.public_view import PublicView, build_view
 from tracking_service.tracking.store import destination_zone
 
@@ -82,6 +83,7 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _PAGE = _env.get_template("tracking_page.html")
+_CSS_MARKUP = Markup(CSS)
 _MESSAGE = _env.get_template("tracking_message.html")
 
 _COMMON_HEADERS = {
@@ -121,6 +123,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         default_locale=settings.default_locale,
     )
     app.include_router(router)
+    app.router.add_route("/t/{token:path}", tracking_page, methods=["GET"], include_in_schema=False)
 
 
 def page_runtime(request: Request) -> PageRuntime:
@@ -260,7 +263,7 @@ def _message_page(kind: str, locale: str, status: int, extra: dict[str, str]) ->
     html = _MESSAGE.render(
         lang=locale,
         kind=kind,
-        css=Markup(CSS),
+        css=_CSS_MARKUP,
         title=public_text.text(locale, f"page.{kind}.title"),
         heading=public_text.text(locale, f"page.{kind}.title"),
         body=public_text.text(locale, f"page.{kind}.body"),
@@ -276,6 +279,12 @@ def _limited(request: Request, runtime: PageRuntime) -> float | None:
     return runtime.limiter.check(client)
 
 
+async def _find(services: Services, token: str) -> PublicFacts | None:
+    async with services.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await find_by_token(auto, token)
+
+
 async def _view(
     services: Services, token: str, accept_language: str | None, runtime: PageRuntime
 ) -> PublicView | str:
@@ -284,9 +293,12 @@ async def _view(
     Read on a connection in autocommit mode, not the request's `SessionDep` unit of work: the
     page is one read-only statement (`public_lookup`), its own consistent snapshot, and a
     transaction would only add a BEGIN and a COMMIT round trip to every view."""
-    async with services.engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        facts = await find_by_token(auto, token)
+    try:
+        facts = await _find(services, token)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        facts = await _find(services, token)  # the pool was invalidated: a fresh connection
     if facts is None:
         return public_text.choose_locale(accept_language, None, runtime.default_locale)
     order = facts.order
@@ -315,31 +327,37 @@ IfNoneMatch = Annotated[
 ]
 
 
-@router.get("/t/{token:path}", response_class=HTMLResponse, include_in_schema=False)
-async def tracking_page(
-    token: str,
-    request: Request,
-    accept_language: AcceptLanguage = None,
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    """The customer's page (HTML, no script); see the module docstring."""
+async def tracking_page(request: Request) -> Response:
+    """The customer's page (HTML, no script); see the module docstring.
+
+    A plain Starlette route (`install` adds it), not a FastAPI one: it has no schema to
+    document and no body or parameter to validate (the token is checked by its shape), so
+    it reads the path and the two headers itself instead of paying FastAPI's dependency
+    resolution on every page."""
     runtime = page_runtime(request)
+    accept_language = request.headers.get("accept-language")
     wait = _limited(request, runtime)
     if wait is not None:
         locale = public_text.choose_locale(accept_language, None, runtime.default_locale)
         return _message_page("rate_limited", locale, 429, {"Retry-After": str(math.ceil(wait))})
+    token: str = request.path_params["token"]
     view = await _view(services_of(request), token, accept_language, runtime)
     if isinstance(view, str):
         return _message_page("not_found", view, 404, {})
     html = _PAGE.render(
         lang=view.locale,
         kind="tracking",
-        css=Markup(CSS),
+        css=_CSS_MARKUP,
         title=view.title,
         view=view,
         labels=view.labels,
     )
-    return _cached(html.encode(), "text/html; charset=utf-8", HTML_HEADERS, if_none_match)
+    return _cached(
+        html.encode(),
+        "text/html; charset=utf-8",
+        HTML_HEADERS,
+        request.headers.get("if-none-match"),
+    )
 
 
 def _json_problem(status: int, detail: str, extra: dict[str, str]) -> Response:

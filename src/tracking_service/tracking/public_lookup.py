@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,21 +39,8 @@ TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """What a token can look like: registration makes 32 URL-safe characters; anything outside
 this shape is answered "not found" without a query (its shape says nothing about a token)."""
 
-_ORDER_COLUMNS = (
-    _O.c.order_id,
-    _O.c.dest_country,
-    _O.c.dest_subdivision,
-    _O.c.dest_city,
-    _O.c.promise_earliest,
-    _O.c.promise_latest,
-    _O.c.promise_confidence,
-    _O.c.promise_basis,
-    _O.c.locale,
-    _O.c.cancelled_at,
-)
-_SHIPMENT_COLUMNS = (
+_SHIPMENT_COLUMNS = (  # after the token, in the order of ShipmentFacts' fields
     _S.c.id,
-    _S.c.tracking_token,
     _S.c.carrier,
     _S.c.tracking_number,
     _S.c.status,
@@ -68,6 +55,18 @@ _SHIPMENT_COLUMNS = (
     _S.c.last_event_at,
     _S.c.cancelled_at.label("shipment_cancelled_at"),
 )
+_ORDER_COLUMNS = (  # in the order of OrderFacts' fields
+    _O.c.order_id,
+    _O.c.dest_country,
+    _O.c.dest_subdivision,
+    _O.c.dest_city,
+    _O.c.promise_earliest,
+    _O.c.promise_latest,
+    _O.c.promise_confidence,
+    _O.c.promise_basis,
+    _O.c.locale,
+    _O.c.cancelled_at,
+)
 _EVENT_COLUMNS = (
     _E.c.occurred_at,
     _E.c.status.label("event_status"),
@@ -76,9 +75,30 @@ _EVENT_COLUMNS = (
     _E.c.source,
     _E.c.raw_code,
 )
-_SHIPMENT_FIELDS = tuple(
-    name for name in ShipmentFacts.__dataclass_fields__ if name not in ("events", "cancelled_at")
+_SHIPMENT = slice(1, 1 + len(_SHIPMENT_COLUMNS))
+_ORDER = slice(_SHIPMENT.stop, _SHIPMENT.stop + len(_ORDER_COLUMNS))
+_EVENT = _ORDER.stop
+
+_STATEMENT = (
+    sa.select(_S.c.tracking_token, *_SHIPMENT_COLUMNS, *_ORDER_COLUMNS, *_EVENT_COLUMNS)
+    .select_from(_S)
+    .join(_O, _O.c.id == _S.c.order_pk)
+    .outerjoin(_E, _E.c.shipment_id == _S.c.id)
+    .where(
+        _S.c.order_pk
+        == sa.select(_S.c.order_pk)
+        .where(_S.c.tracking_token == sa.bindparam("token", type_=sa.String))
+        .scalar_subquery()
+    )
+    .order_by(_S.c.id, _E.c.occurred_at, _E.c.id)
 )
+"""Built once: only the token changes, and SQLAlchemy's compiled cache then finds it at once.
+Rows are read as plain tuples, by position: token, the shipment's fields, the order's, the
+event's (null when the shipment has none)."""
+assert tuple(ShipmentFacts.__dataclass_fields__)[:-1] == tuple(
+    c.name.removeprefix("shipment_") for c in _SHIPMENT_COLUMNS
+)
+assert tuple(OrderFacts.__dataclass_fields__) == tuple(c.name for c in _ORDER_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +110,11 @@ class PublicFacts:
     focus_id: int
 
 
+def _shipment(row: tuple[Any, ...], events: tuple[EventFacts, ...]) -> ShipmentFacts:
+    fields: tuple[Any, ...] = (*row[_SHIPMENT], events)
+    return ShipmentFacts(*fields)
+
+
 def well_formed(token: str) -> bool:
     return TOKEN_PATTERN.fullmatch(token) is not None
 
@@ -98,57 +123,27 @@ async def find_by_token(conn: AsyncConnection, token: str) -> PublicFacts | None
     """The facts behind a public token, or None for a token that is unknown or malformed."""
     if not well_formed(token):
         return None
-    of_token = sa.select(_S.c.order_pk).where(_S.c.tracking_token == token).scalar_subquery()
-    rows = (
-        await conn.execute(
-            sa.select(*_SHIPMENT_COLUMNS, *_ORDER_COLUMNS, *_EVENT_COLUMNS)
-            .select_from(_S)
-            .join(_O, _O.c.id == _S.c.order_pk)
-            .outerjoin(_E, _E.c.shipment_id == _S.c.id)
-            .where(_S.c.order_pk == of_token)
-            .order_by(_S.c.id, _E.c.occurred_at, _E.c.id)
-        )
-    ).all()
+    rows: Sequence[tuple[Any, ...]] = (await conn.execute(_STATEMENT, {"token": token})).all()
     wanted = token.encode()
     focus = None
     for row in rows:  # every row is compared: the time does not depend on which one matches
-        if secrets.compare_digest(row.tracking_token.encode(), wanted):
-            focus = row.id
+        if secrets.compare_digest(row[0].encode(), wanted):
+            focus = row[1]
     if focus is None:
         return None
-    shipments: dict[int, Any] = {}  # id -> its first row
-    events: dict[int, list[EventFacts]] = defaultdict(list)
+    firsts: dict[int, tuple[Any, ...]] = {}  # shipment id -> its first row
+    events: dict[int, list[EventFacts]] = {}
     for row in rows:
-        shipments.setdefault(row.id, row)
-        if row.occurred_at is not None:
-            kind = row.raw_code if row.source == "service" else ""
-            events[row.id].append(
-                EventFacts(
-                    row.occurred_at, row.event_status, row.city, row.region, row.source, kind
-                )
-            )
-    first = rows[0]
-    order = OrderFacts(
-        order_id=first.order_id,
-        dest_country=first.dest_country,
-        dest_subdivision=first.dest_subdivision,
-        dest_city=first.dest_city,
-        promise_earliest=first.promise_earliest,
-        promise_latest=first.promise_latest,
-        promise_confidence=first.promise_confidence,
-        promise_basis=first.promise_basis,
-        locale=first.locale,
-        cancelled_at=first.cancelled_at,
-    )
+        sid = row[1]
+        if sid not in firsts:
+            firsts[sid] = row
+            events[sid] = []
+        occurred_at, status, city, region, source, raw_code = row[_EVENT:]
+        if occurred_at is not None:
+            kind = raw_code if source == "service" else ""
+            events[sid].append(EventFacts(occurred_at, status, city, region, source, kind))
     return PublicFacts(
-        order,
-        tuple(
-            ShipmentFacts(
-                **{name: getattr(row, name) for name in _SHIPMENT_FIELDS},
-                cancelled_at=row.shipment_cancelled_at,
-                events=tuple(events.get(row.id, ())),
-            )
-            for row in shipments.values()
-        ),
+        OrderFacts(*rows[0][_ORDER]),
+        tuple(_shipment(row, tuple(events[sid])) for sid, row in firsts.items()),
         focus,
     )
