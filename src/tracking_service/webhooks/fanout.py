@@ -11,14 +11,21 @@ Never skipping an event on PostgreSQL: outbox ids come from a sequence when a ro
 but transactions commit in any order, so when id 105 is visible, 104 may belong to a
 transaction still running; moving the cursor past 105 would lose 104. The fan-out therefore
 takes ids in an unbroken run from the cursor, and stops at a gap. A gap is skipped only once
-it cannot be filled any more: the pass that saw it notes the highest id it read and the
-snapshot's `xmax`; once every transaction older than that has ended (the current snapshot's
-`xmin` reached it), each id up to the noted one is committed or was rolled back for good, so
-the next pass takes everything up to it. (This assumes an outbox writer has its transaction id
-before it inserts, which the tracking pipeline has: it locks and updates the order and the
-shipment first.) Transaction ids belong to the whole PostgreSQL cluster: a long write
-transaction anywhere in it delays the fan-out past a gap; it never loses an event. SQLite
-commits its writers one at a time: its ids have no such gaps.
+it cannot be filled any more. The pass that sees it notes the highest id it read and the
+transactions that may still write outbox rows: those holding a write lock on the outbox table
+(`pg_locks`, read after the rows, excluding the fan-out's own). An INSERT takes that lock
+before it draws its id from the sequence and keeps it until its transaction ends, so whoever
+holds a missing id below the noted one is among them. Once none of them holds a lock any more
+(checked at the start of a later pass, before it reads the rows, so what they committed is
+in that read), each id up to the noted one is committed or was rolled back for good, and the
+pass takes everything up to it.
+
+Only this database's outbox table counts: the check names the table (its oid) and the
+transactions by their virtual ids, so a long transaction elsewhere on the server, in another
+database or on other tables of this one, never holds the fan-out back (cluster-wide horizons
+such as a snapshot's `xmin` would: transaction ids belong to the whole PostgreSQL cluster).
+A prepared transaction that inserted keeps its locks, and counts, until it is resolved.
+SQLite commits its writers one at a time: its ids have no such gaps.
 """
 
 from __future__ import annotations
@@ -48,10 +55,12 @@ _EP: sa.Table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
 
 @dataclass
 class Horizon:
-    """What a process remembers between passes about a gap (see the module docstring)."""
+    """What a process remembers between passes about a gap (see the module docstring): the
+    highest id read when it was seen (0: no gap noted) and the virtual transaction ids that
+    then held a write lock on the outbox."""
 
     through_id: int = 0
-    xmax: int = 0
+    writers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +138,38 @@ async def _lock_cursor(session: AsyncSession, now: datetime) -> int:
     return int((await session.execute(lock)).scalar_one())
 
 
-async def _snapshot(session: AsyncSession) -> tuple[int, int]:
-    row = (
-        await session.execute(
-            sa.text(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-                "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-            )
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+_WRITE_MODES = ("RowExclusiveLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+
+_OUTBOX_WRITERS = sa.text(
+    "SELECT DISTINCT virtualtransaction FROM pg_locks"
+    " WHERE locktype = 'relation'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND relation = to_regclass(:table)"
+    " AND mode = ANY(:modes)"
+    " AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+
+_STILL_RUNNING = sa.text(
+    "SELECT DISTINCT virtualtransaction FROM pg_locks WHERE virtualtransaction = ANY(:ids)"
+)
+
+
+async def _outbox_writers(session: AsyncSession) -> frozenset[str]:
+    """The transactions (virtual ids) other than this one holding a write lock on the
+    outbox table of this database now."""
+    found = await session.execute(
+        _OUTBOX_WRITERS, {"table": _X.fullname, "modes": list(_WRITE_MODES)}
+    )
+    return frozenset(str(r[0]) for r in found.all())
+
+
+async def _any_running(session: AsyncSession, writers: frozenset[str]) -> bool:
+    """Whether any of these transactions still runs (every running transaction holds locks
+    under its virtual id; a prepared one keeps its own)."""
+    if not writers:
+        return False
+    found = await session.execute(_STILL_RUNNING, {"ids": sorted(writers)})
+    return found.first() is not None
 
 
 async def fan_out(
@@ -148,6 +179,12 @@ async def fan_out(
     the module docstring); `horizon` is the caller's memory of gaps across passes."""
     horizon = horizon if horizon is not None else Horizon()
     last = await _lock_cursor(session, now)
+    gaps_possible = session.get_bind().dialect.name == "postgresql"
+    safe_through = last
+    if gaps_possible and horizon.through_id and not await _any_running(session, horizon.writers):
+        # checked before the rows are read: what those writers committed is in this read
+        safe_through = max(last, horizon.through_id)
+        horizon.through_id, horizon.writers = 0, frozenset()
     rows = (
         (
             await session.execute(
@@ -162,13 +199,6 @@ async def fan_out(
     )
     if not rows:
         return FanoutReport(0, 0, last, False)
-    safe_through = last
-    gaps_possible = session.get_bind().dialect.name == "postgresql"
-    if gaps_possible:
-        xmin, xmax = await _snapshot(session)
-        if horizon.xmax and xmin >= horizon.xmax:
-            safe_through = max(last, horizon.through_id)
-            horizon.through_id = horizon.xmax = 0
     taken: list[sa.RowMapping] = []
     expected = last + 1
     for row in rows:
@@ -177,8 +207,10 @@ async def fan_out(
         taken.append(row)
         expected = row["id"] + 1
     blocked = len(taken) < len(rows)
-    if blocked and not horizon.xmax:
-        horizon.through_id, horizon.xmax = rows[-1]["id"], xmax
+    if blocked and not horizon.through_id:
+        # read after the rows: whoever holds a missing id and has not ended is listed
+        horizon.through_id = rows[-1]["id"]
+        horizon.writers = await _outbox_writers(session)
     if not taken:
         return FanoutReport(0, 0, last, True)
     endpoints = (
