@@ -61,6 +61,25 @@ def test_a_delay_reads_as_a_sentence() -> None:
     assert describe(promised).endswith("estimated Fri 11 Dec, 2 days after the promised Wed 09 Dec")
 
 
+def test_a_delay_prints_the_payloads_sentence() -> None:
+    note = (
+        "Estimated Thu 11 Dec, 2 days after the promised Tue 9 Dec: "
+        "no scan since Fri 5 Dec at the Campinas hub"
+    )
+    assert describe(delayed(delay_reason="stalled", delay_note=note)) == (
+        "webhook shipment.delayed: simulated SIM11796032282660641 (order DEMO-1003) is running "
+        f"late (stalled): {note}"
+    )
+
+
+def test_a_status_change_says_what_it_moved_from() -> None:
+    moved = delayed(status="out_for_delivery", previous_status="in_transit", delayed=False)
+    moved["type"] = "shipment.status_changed"
+    assert describe(moved).endswith(
+        "(order DEMO-1003) is out for delivery (was in transit), estimated Thu 10 Dec - Fri 11 Dec"
+    )
+
+
 def test_other_events_read_too() -> None:
     moved = delayed(status="out_for_delivery", delayed=False)
     moved["type"] = "shipment.status_changed"

@@ -72,7 +72,10 @@ def _days_after(estimate: dict[str, Any] | None, promise: dict[str, Any] | None)
 
 def describe(payload: dict[str, Any]) -> str:
     """One readable line for a webhook body, e.g. `webhook shipment.delayed: simulated
-    SIM1... (order DEMO-1003) is running late (late_estimate): estimated Thu 11 Dec`."""
+    SIM1... (order DEMO-1003) is running late (stalled): Estimated Thu 11 Dec, 2 days after
+    the promised Tue 9 Dec: no scan since Fri 5 Dec at the Campinas hub` (the payload's
+    `delay_note`; the estimate against the promise when a payload has none), or for a status
+    change what it moved from."""
     kind = str(payload.get("type", "?"))
     data = payload.get("data") or {}
     head = f"webhook {kind}:"
@@ -98,10 +101,16 @@ def describe(payload: dict[str, Any]) -> str:
     if kind == "order.status_changed":
         status_now = str((data.get("order") or {}).get("status", "?")).replace("_", " ")
         return f"{head} order {order} is now {status_now} (after {parcel})"
+    previous = shipment.get("previous_status")
+    was = (
+        f" (was {str(previous).replace('_', ' ')})"
+        if previous and previous != shipment.get("status")
+        else ""
+    )
     said = _STATUS_WORDS.get(str(shipment.get("status")))
     if said:
-        return f"{head} {parcel} (order {order}) {said}"
-    return f"{head} {parcel} (order {order}) is {status}, {window}"
+        return f"{head} {parcel} (order {order}) {said}{was}"
+    return f"{head} {parcel} (order {order}) is {status}{was}, {window}"
 
 
 _STATUS_WORDS = {
