@@ -139,3 +139,40 @@ async def test_shipment_ids_by_number_and_a_missing_shipment(
     assert loaded.shipment.tracking_url.startswith("http://x/t/")
     assert loaded.order.dest_tz == "America/Chicago"
     assert dict(loaded.order.shipment_statuses) == {sid: "pending"}
+
+
+async def test_the_city_of_the_newest_scan_is_loaded(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """The delay sentence of webhook payloads names where the parcel was last seen."""
+    (number,) = sim_numbers(1)
+    (sid,) = await seed(engine, [number])
+    newest = T0 - timedelta(hours=1)
+    async with unit_of_work(engine) as session:
+        await session.execute(
+            sa.insert(E),
+            [
+                {
+                    "shipment_id": sid,
+                    "dedupe_key": "a",
+                    "occurred_at": newest - timedelta(days=1),
+                    "status": "in_transit",
+                    "city": "Sao Paulo",
+                    "created_at": T0,
+                },
+                {
+                    "shipment_id": sid,
+                    "dedupe_key": "b",
+                    "occurred_at": newest,
+                    "status": "in_transit",
+                    "city": "Campinas",
+                    "created_at": T0,
+                },
+            ],
+        )
+        await session.execute(
+            sa.update(S).where(S.c.id == sid).values(status="in_transit", last_event_at=newest)
+        )
+    async with unit_of_work(engine) as session:
+        loaded = await store.lock_and_load(session, sid, base_url="http://x/")
+    assert loaded is not None and loaded.shipment.last_event_city == "Campinas"
