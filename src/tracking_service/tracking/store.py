@@ -499,6 +499,10 @@ def _reestimated(
     """The re-estimate from the hand-off (or the last scan after it) the answer leads to."""
     if not isinstance(outcome, TrackingResult) or reestimate is None:
         return None
+    if outcome.estimated_delivery is not None or (
+        before.estimate is not None and before.estimate.source == "carrier"
+    ):
+        return None  # the carrier's window stands: `plan_update` would not read a re-estimate
     progress = progress_after(before, outcome, known)
     if progress.handed_off_at is None:
         return None
