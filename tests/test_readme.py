@@ -509,8 +509,17 @@ def readme_runs(
             patch.delenv(variable)
         # the scenarios with most to do first, a few at a time: the CPU, not waiting, bounds them
         runnable.sort(key=lambda name: -len(_blocks_of(name)) - 10 * ("olist" in _needs(name)))
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {name: pool.submit(run_scenario, name, base) for name in runnable}
+        # Commands run in threads (the work is in their processes); scenarios with requests run
+        # here, one at a time, since two apps' lifespans in one process may share state.
+        in_process = [n for n in runnable if any(b.kind == "request" for b, _ in _blocks_of(n))]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {
+                name: pool.submit(run_scenario, name, base)
+                for name in runnable
+                if name not in in_process
+            }
+            for name in in_process:
+                results[name] = run_scenario(name, base)
             for name, future in futures.items():
                 results[name] = future.result()
         yield results
