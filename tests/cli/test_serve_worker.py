@@ -27,7 +27,10 @@ runner = CliRunner()
 def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TRACKING_DATABASE_URL", database_url)
     monkeypatch.setenv("TRACKING_LOG_LEVEL", "info")
-    monkeypatch.delenv(RUN_JOBS_IN_API, raising=False)  # restored after the test
+    # serve --workers N writes this variable into os.environ: setenv first makes monkeypatch
+    # remove it again after the test (a delenv of an absent variable records no undo)
+    monkeypatch.setenv(RUN_JOBS_IN_API, "true")
+    monkeypatch.delenv(RUN_JOBS_IN_API)
     get_settings.cache_clear()
     yield database_url
     get_settings.cache_clear()
