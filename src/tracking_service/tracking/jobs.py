@@ -11,10 +11,11 @@ failing carrier holds up nobody else's shipments: a failure is an answer too (th
 shipment off). The answers of one claimed batch that are back are applied together, in one
 transaction of a handful of statements (`tracking.store.apply_outcomes`, with each shipment's
 guarantees); answers arriving meanwhile wait for the next one. A group that fails is applied
-again one shipment per transaction. Up to `poll_concurrency` batches are in flight at once, so
-claiming, carrier calls and applying overlap. A pass takes only what
-was due when it started: each claim moves `next_poll_at` past that instant, so a pass ends,
-and every shipment due at its start is polled exactly once by the workers together.
+again one shipment per transaction. Up to `poll_concurrency` batches wait for their carriers
+at once, and as many more for their answers to be applied, so claiming, carrier calls and
+applying overlap. A pass takes only what was due when it started: each claim moves
+`next_poll_at` past that instant, so a pass ends, and every shipment due at its start is polled
+exactly once by the workers together.
 
 One shipment never fails a pass: one that cannot be applied is logged and keeps its lease, so
 it comes due again when the lease ends. (A database that cannot be reached at all fails the
@@ -29,7 +30,7 @@ import os
 import socket
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -328,7 +329,14 @@ async def _poll_chunk(
     applier.add(outcomes)
 
 
-async def _poll_batch(tracker: Tracker, claims: Sequence[store.Claim], report: PollReport) -> None:
+async def _poll_batch(
+    tracker: Tracker,
+    claims: Sequence[store.Claim],
+    report: PollReport,
+    asked: Callable[[], None] = lambda: None,
+) -> None:
+    """Ask the carriers for a claimed batch and apply their answers; `asked` is called once
+    every carrier has answered (the answers may still be applying)."""
     by_carrier: defaultdict[str, list[store.Claim]] = defaultdict(list)
     for claim in claims:
         by_carrier[claim.carrier].append(claim)
@@ -345,6 +353,7 @@ async def _poll_batch(tracker: Tracker, claims: Sequence[store.Claim], report: P
             *(_poll_chunk(tracker, c, chunk, report, applier) for c, chunk in chunks)
         )
     finally:
+        asked()
         await applier.done()
 
 
@@ -360,14 +369,24 @@ async def poll_pass(
     settings = services.settings
     tracker = tracker or Tracker(services)
     batch = batch or settings.poll_batch_size
-    slots = asyncio.Semaphore(concurrency or settings.poll_concurrency)
+    # `asking`: batches whose carrier calls are in flight; `holding`: batches claimed and not
+    # applied yet. A batch gives its asking slot back once its answers are in, so the carrier
+    # calls of the next batches overlap its applying, and at most as many again wait to apply.
+    slots = concurrency or settings.poll_concurrency
+    asking = asyncio.Semaphore(slots)
+    holding = asyncio.Semaphore(2 * slots)
     lease = simulated(services.clock, settings.poll_lease_seconds)
     due_by = services.clock.now()
     report = PollReport()
     running: set[asyncio.Task[None]] = set()
     try:
         while True:
-            await slots.acquire()
+            await holding.acquire()
+            try:
+                await asking.acquire()
+            except BaseException:
+                holding.release()
+                raise
             try:
                 async with unit_of_work(services.engine) as session:
                     claims = await store.claim_due(
@@ -378,16 +397,18 @@ async def poll_pass(
                         limit=batch,
                     )
             except BaseException:
-                slots.release()
+                asking.release()
+                holding.release()
                 raise
             if not claims:
-                slots.release()
+                asking.release()
+                holding.release()
                 break
             report.claimed += len(claims)
-            task = asyncio.create_task(_poll_batch(tracker, claims, report))
+            task = asyncio.create_task(_poll_batch(tracker, claims, report, asking.release))
             running.add(task)
             task.add_done_callback(running.discard)
-            task.add_done_callback(lambda _: slots.release())
+            task.add_done_callback(lambda _: holding.release())
             if len(claims) < batch:
                 break
     finally:
