@@ -617,3 +617,17 @@ def test_the_matchers_do_what_the_convention_says() -> None:
     assert json_mismatches({"t": "built ...Z"}, {"t": "built 2026Z"}) == []
     assert json_mismatches([1, 2], [1, 2, 3]) != []
     assert json_mismatches(0.9, 0.90) == [] and json_mismatches(1, True) != []
+
+
+def test_the_configuration_table_lists_every_setting() -> None:
+    """Every field of `Settings` is a `TRACKING_*` variable named in the README's table."""
+    from tracking_service.settings import Settings
+
+    text = README.read_text("utf-8")
+    section = text[text.index("\n## Configuration\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = "\n".join(line for line in section.splitlines() if line.startswith("| `TRACKING_"))
+    listed = set(re.findall(r"`(TRACKING_[A-Z0-9_]+)`", rows))
+    wanted = {f"TRACKING_{name.upper()}" for name in Settings.model_fields}
+    assert not wanted - listed, f"settings missing from the configuration table: {wanted - listed}"
+    assert not listed - wanted, f"the table names unknown settings: {listed - wanted}"
