@@ -97,7 +97,9 @@ class Settings(BaseSettings):
     )
     poll_batch_size: int = Field(default=100, ge=1, le=1000, description="Shipments per claim")
     poll_concurrency: int = Field(
-        default=4, ge=1, description="Claimed batches one worker polls and applies at once"
+        default=4,
+        ge=1,
+        description="Claimed batches one worker polls at once (as many again may wait to apply)",
     )
     poll_lease_seconds: float = Field(
         default=120.0,
