@@ -77,17 +77,7 @@ async def test_an_event_committed_late_below_the_cursor_is_not_lost(engine: Asyn
     horizon = fanout.Horizon()
     async with engine.connect() as slow:
         await slow.begin()
-        await slow.execute(
-            sa.insert(X).values(
-                event_id="msg_slow",
-                event_type="shipment.delayed",
-                stream="shipment:9",
-                sequence=1,
-                occurred_at=T0,
-                payload={},
-                created_at=T0,
-            )
-        )
+        await _write_event(slow, "msg_slow")
         await add_events(engine, "shipment:1", ["shipment.status_changed"])
         blocked = await fan(engine, horizon)
         assert blocked.blocked and blocked.events == 0
@@ -101,13 +91,11 @@ async def test_an_event_committed_late_below_the_cursor_is_not_lost(engine: Asyn
     ]
 
 
-async def _hold_a_gap(engine: AsyncEngine, horizon: fanout.Horizon) -> AsyncConnection:
-    """An outbox id taken by an open transaction below a committed one, seen by a pass."""
-    doomed = await engine.connect()
-    await doomed.begin()
-    await doomed.execute(
+async def _write_event(connection: AsyncConnection, event_id: str) -> None:
+    """An outbox event written in `connection`'s transaction, which the caller keeps open."""
+    await connection.execute(
         sa.insert(X).values(
-            event_id="msg_doomed",
+            event_id=event_id,
             event_type="shipment.delayed",
             stream="shipment:9",
             sequence=1,
@@ -116,6 +104,13 @@ async def _hold_a_gap(engine: AsyncEngine, horizon: fanout.Horizon) -> AsyncConn
             created_at=T0,
         )
     )
+
+
+async def _hold_a_gap(engine: AsyncEngine, horizon: fanout.Horizon) -> AsyncConnection:
+    """An outbox id taken by an open transaction below a committed one, seen by a pass."""
+    doomed = await engine.connect()
+    await doomed.begin()
+    await _write_event(doomed, "msg_doomed")
     await add_events(engine, "shipment:1", ["shipment.status_changed"])
     assert (await fan(engine, horizon)).blocked
     return doomed
