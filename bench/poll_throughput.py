@@ -32,7 +32,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,41 +46,19 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
 
 from tracking_service.carriers.sim.number import encode
 from tracking_service.carriers.sim.server import SCENARIO_MIX
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED_CHUNK = 2_000
 EXTRA_SETTINGS: dict[str, str] = {}
 """`--set TRACKING_NAME=VALUE` settings for every process the bench starts."""
 
 
 # --- the orchestrator ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def pg_exec(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn(admin_url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def tracking_service_command() -> list[str]:
@@ -296,13 +273,6 @@ async def polled_count(database_url: str) -> tuple[int, int, int]:
         return int(polled), int(events), int(outbox)
     finally:
         await conn.close()
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "uptime unavailable"
 
 
 def orchestrate(args: argparse.Namespace) -> int:

@@ -34,7 +34,6 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,13 +45,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
 
 HERE = Path(__file__).resolve()
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED_CHUNK = 2_000
 CITIES = [
     ("New York", "NY", "10001"),
@@ -65,21 +62,6 @@ HUBS = [("Newark", "NJ"), ("Edison", "NJ"), ("Columbus", "OH"), ("Memphis", "TN"
 
 
 # --- the database -------------------------------------------------------------------------------
-
-
-def dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def pg_exec(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn(admin_url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def rows_for(pk: int, rng: random.Random, now: datetime) -> tuple[dict[str, Any], ...]:
@@ -196,12 +178,6 @@ async def seed(database_url: str, count: int) -> list[str]:
 # --- the service and the load ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def service_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
     env["TRACKING_DATABASE_URL"] = database_url
@@ -305,13 +281,6 @@ def run_wrk(wrk: str, label: str, url: str, script: Path | None, args: Any, pid:
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
     cpu = (after - before) / requests * 1e6 if before is not None and after is not None else None
     return Run(label, rps, p50, p99, requests, cpu)
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "uptime unavailable"
 
 
 def fmt(run: Run) -> str:

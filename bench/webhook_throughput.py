@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -46,37 +45,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
+from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
 
 HERE = Path(__file__).resolve()
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED_CHUNK = 5_000
 EXTRA_SETTINGS: dict[str, str] = {}
 CPU_AT_GO: list[float] = []
 
 
 # --- the orchestrator ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def pg_exec(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn(admin_url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def payload(n: int, stream: int, sequence: int, at: datetime) -> dict[str, Any]:
@@ -214,13 +191,6 @@ def run_worker(database_url: str, env: dict[str, str]) -> dict[str, Any]:
     finally:
         if child.poll() is None:
             child.kill()
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "uptime unavailable"
 
 
 def one_run(args: argparse.Namespace, label: str, fail: float, env_extra: dict[str, str]) -> bool:

@@ -1,0 +1,44 @@
+"""What the PostgreSQL-backed benches share: a free port, the throwaway database's URLs and SQL.
+
+Each bench creates its own throwaway databases on the server behind `--admin-url` and runs the
+service against them; these helpers are the pieces of that set-up that are the same in every
+script, so a fix to one (say, how a URL is rendered for asyncpg) reaches them all.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def pg_exec(admin_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn(admin_url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "uptime unavailable"
