@@ -1,14 +1,17 @@
-"""What the PostgreSQL-backed benches share: a free port, the throwaway database's URLs and SQL.
+"""What the benches share: a free port, a process's CPU time, the throwaway database's URLs and SQL.
 
-Each bench creates its own throwaway databases on the server behind `--admin-url` and runs the
-service against them; these helpers are the pieces of that set-up that are the same in every
-script, so a fix to one (say, how a URL is rendered for asyncpg) reaches them all.
+The PostgreSQL benches create their own throwaway databases on the server behind `--admin-url`
+and run the service against them; every bench starts servers on a free port and reads their
+CPU time from `/proc`. These helpers are the pieces that are the same in every script, so a fix
+to one (say, how a URL is rendered for asyncpg) reaches them all.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -42,3 +45,12 @@ def uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         return "uptime unavailable"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (Linux `/proc`; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

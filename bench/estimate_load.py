@@ -55,7 +55,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 import httpx
+from _support import cpu_seconds, free_port
 
 from tracking_service.api.estimates import EstimateResponse
 from tracking_service.estimator.rules import Rules, RulesError, load_rules
@@ -325,12 +325,6 @@ end
 
 
 # --- servers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -727,15 +721,6 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, all its threads (Linux `/proc`; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def fmt_run(label: str, run: Run, cpu_us: float | None) -> str:
     cpu = f"{cpu_us:>11.0f}" if cpu_us is not None else f"{'-':>11}"
     return (
@@ -835,9 +820,9 @@ def main() -> int:
         cpu: dict[str, list[float]] = {"bare": [], "service": []}
         for round_no in range(1, args.rounds + 1):
             for server in (bare, service):
-                cpu_before = process_cpu_seconds(server.process.pid)
+                cpu_before = cpu_seconds(server.process.pid)
                 run = load(server, args.duration)
-                cpu_after = process_cpu_seconds(server.process.pid)
+                cpu_after = cpu_seconds(server.process.pid)
                 cpu_us = None
                 if cpu_before is not None and cpu_after is not None and run.requests:
                     cpu_us = (cpu_after - cpu_before) / run.requests * 1e6

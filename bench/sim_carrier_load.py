@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
+from _support import cpu_seconds, free_port
 
 from tracking_service.carriers.sim.number import Scenario, encode
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def number_pool(size: int, speed: float, seed: int = 11) -> list[str]:
@@ -47,15 +39,6 @@ def number_pool(size: int, speed: float, seed: int = 11) -> list[str]:
         )
         for _ in range(size)
     ]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_up(base_url: str, server: subprocess.Popen[bytes], timeout: float = 15) -> None:

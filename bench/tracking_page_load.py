@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
+from _support import DEFAULT_ADMIN_URL, cpu_seconds, dsn, free_port, pg_exec, uptime
 
 HERE = Path(__file__).resolve()
 SEED_CHUNK = 2_000
@@ -253,14 +253,6 @@ class Run:
 def _ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(wrk: str, label: str, url: str, script: Path | None, args: Any, pid: int) -> Run:
