@@ -21,10 +21,11 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tracking_service import metrics
 from tracking_service.api.deps import ServicesDep
+from tracking_service.api.middleware import AnsweredStatus
 from tracking_service.metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
@@ -44,20 +45,15 @@ class RequestTimer:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the server error middleware answers when the app raises
-
-        async def send_noted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answered = AnsweredStatus(send)
         try:
-            await self.app(scope, receive, send_noted)
+            await self.app(scope, receive, answered)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or metrics.UNMATCHED_ROUTE
-            self.metrics.observe(template, scope["method"], status, time.perf_counter() - started)
+            self.metrics.observe(
+                template, scope["method"], answered.status, time.perf_counter() - started
+            )
 
 
 def request_metrics_of(app: FastAPI) -> RequestMetrics:

@@ -229,6 +229,21 @@ class AccessLog:
         return record
 
 
+class AnsweredStatus:
+    """A `send` that notes the status of the response passing through it, for middleware that
+    reports on a request once the app has answered. Until a response starts it is 500: what the
+    server error middleware answers when the app raises."""
+
+    def __init__(self, send: Send) -> None:
+        self.status = 500
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class RequestGuards:
     """The pure ASGI middleware described in the module docstring."""
 
@@ -256,16 +271,9 @@ class RequestGuards:
             return
         created = time.time()
         started = time.perf_counter()
-        status = 500  # what the server error middleware answers when the app raises
-
-        async def send_logged(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answered = AnsweredStatus(send)
         try:
-            await self._guarded(scope, receive, send_logged)
+            await self._guarded(scope, receive, answered)
         finally:
             client = scope.get("client")
             access.write(
@@ -273,7 +281,7 @@ class RequestGuards:
                     created,
                     scope["method"],
                     scope["path"],
-                    status,
+                    answered.status,
                     (time.perf_counter() - started) * 1000.0,
                     f"{client[0]}:{client[1]}" if client else "-",
                     REQUEST_ID.get(),
