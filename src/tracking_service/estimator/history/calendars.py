@@ -92,19 +92,24 @@ class Calendars:
         self._dest: dict[tuple[str, str | None], DayIndex] = {}
 
     def origin(self, country: str, subdivision: str | None) -> DayIndex:
-        key = (country, subdivision)
-        index = self._origin.get(key)
-        if index is None:
-            index = DayIndex(self._origin_factory(country, subdivision), self._first, self._last)
-            self._origin[key] = index
-        return index
+        return self._index(self._origin, self._origin_factory, country, subdivision)
 
     def destination(self, country: str, subdivision: str | None) -> DayIndex:
+        return self._index(self._dest, self._dest_factory, country, subdivision)
+
+    def _index(
+        self,
+        cache: dict[tuple[str, str | None], DayIndex],
+        factory: Callable[[str, str | None], Callable[[date], bool]],
+        country: str,
+        subdivision: str | None,
+    ) -> DayIndex:
+        """The place's index from `cache`, built from `factory`'s predicate the first time."""
         key = (country, subdivision)
-        index = self._dest.get(key)
+        index = cache.get(key)
         if index is None:
-            index = DayIndex(self._dest_factory(country, subdivision), self._first, self._last)
-            self._dest[key] = index
+            index = DayIndex(factory(country, subdivision), self._first, self._last)
+            cache[key] = index
         return index
 
 
