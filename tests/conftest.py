@@ -91,11 +91,18 @@ class DatabaseFactory:
         if self.backend != "postgresql" or not self.admin_url:
             return
 
-        async def drop() -> None:
-            for name in reversed(self.created):
+        # Each DROP DATABASE waits for a checkpoint; run side by side, their checkpoints are
+        # shared, which turns minutes of teardown into seconds.
+        limit = asyncio.Semaphore(16)
+
+        async def drop_one(name: str) -> None:
+            async with limit:
                 await _pg_exec(
                     self.admin_url or "", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
                 )
+
+        async def drop() -> None:
+            await asyncio.gather(*(drop_one(name) for name in self.created))
 
         asyncio.run(drop())
 
