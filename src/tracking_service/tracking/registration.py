@@ -54,12 +54,13 @@ from tracking_service.tracking.plan import plan_cancel
 from tracking_service.tracking.progress import is_final, order_status
 from tracking_service.tracking.state import (
     CancelPlan,
-    Estimate,
     OrderState,
     OutboxMessage,
     ShipmentState,
     ShipmentUpdate,
 )
+from tracking_service.tracking.store import order_state, shipment_state
+from tracking_service.tracking.urls import tracking_url as tracking_url
 
 _ORDERS: sa.Table = Order.__table__  # type: ignore[attr-defined]
 _SHIPMENTS: sa.Table = Shipment.__table__  # type: ignore[attr-defined]
@@ -329,11 +330,6 @@ def differences(stored: Order, values: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def tracking_url(public_base_url: str, token: str) -> str:
-    """The public page of a shipment: `TRACKING_PUBLIC_BASE_URL` + `/t/{token}`."""
-    return f"{public_base_url.rstrip('/')}/t/{token}"
-
-
 # --- database helpers -------------------------------------------------------------------------
 
 
@@ -398,63 +394,19 @@ async def _shipments_of(session: AsyncSession, order_pk: int) -> list[Shipment]:
 # last scan are left out; the destination's zone dates a delayed shipment's payload sentence.
 
 
-def _destination_zone(country: str, subdivision: str | None) -> str | None:
-    """The destination's zone, for the dates of a payload's delay sentence (imported here:
-    the store imports this module)."""
-    from tracking_service.tracking.store import destination_zone
-
-    return destination_zone(country, subdivision)
-
-
 def _order_state(order: Order, shipments: Sequence[Shipment]) -> OrderState:
+    """The store's plain state of `order`, its live shipments' statuses from `shipments`."""
     assert order.id is not None
-    return OrderState(
-        id=order.id,
-        order_id=order.order_id,
-        status=order.status,
-        sequence=order.sequence,
-        promise=Estimate(order.promise_earliest, order.promise_latest, "promise"),
-        dest_tz=_destination_zone(order.dest_country, order.dest_subdivision),
-        cancelled_at=order.cancelled_at,
-        shipment_statuses={
-            s.id: Status(s.status) for s in shipments if s.id is not None and s.cancelled_at is None
-        },
-    )
+    statuses = {
+        s.id: Status(s.status) for s in shipments if s.id is not None and s.cancelled_at is None
+    }
+    return order_state(order.model_dump(), statuses)
 
 
 def _shipment_state(s: Shipment, base_url: str) -> ShipmentState:
+    """The store's plain state of `s` (no `status_event_at`: nothing here plans on it)."""
     assert s.id is not None
-    estimate = (
-        Estimate(s.estimate_earliest, s.estimate_latest, s.estimate_source or "promise")
-        if s.estimate_earliest is not None and s.estimate_latest is not None
-        else None
-    )
-    return ShipmentState(
-        id=s.id,
-        order_pk=s.order_pk,
-        carrier=s.carrier,
-        tracking_number=s.tracking_number,
-        created_at=s.created_at,
-        tracking_url=tracking_url(base_url, s.tracking_token),
-        status=Status(s.status),
-        raw_status_code=s.raw_status_code,
-        raw_status_description=s.raw_status_description,
-        status_changed_at=s.status_changed_at,
-        estimate=estimate,
-        delayed=s.delayed,
-        delay_reason=s.delay_reason,
-        delayed_since=s.delayed_since,
-        handed_off_at=s.handed_off_at,
-        delivered_at=s.delivered_at,
-        last_event_at=s.last_event_at,
-        next_poll_at=s.next_poll_at,
-        last_polled_at=s.last_polled_at,
-        poll_failures=s.poll_failures,
-        last_poll_error=s.last_poll_error,
-        sequence=s.sequence,
-        cancelled_at=s.cancelled_at,
-        expired_at=s.expired_at,
-    )
+    return shipment_state(s.model_dump(), status_event_at=None, base_url=base_url)
 
 
 async def _write_messages(session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:

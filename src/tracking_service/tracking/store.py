@@ -67,7 +67,6 @@ from tracking_service.models import Order, OutboxEvent, Shipment, TrackingEventR
 from tracking_service.tracking.config import TrackingConfig
 from tracking_service.tracking.plan import plan_check, plan_update
 from tracking_service.tracking.progress import FINAL
-from tracking_service.tracking.registration import tracking_url
 from tracking_service.tracking.state import (
     Estimate,
     NewEvent,
@@ -77,6 +76,7 @@ from tracking_service.tracking.state import (
     ShipmentUpdate,
 )
 from tracking_service.tracking.transitions import progress_after
+from tracking_service.tracking.urls import tracking_url
 
 _S: sa.Table = Shipment.__table__  # type: ignore[attr-defined]
 _O: sa.Table = Order.__table__  # type: ignore[attr-defined]
