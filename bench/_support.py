@@ -54,3 +54,9 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def environ_without_settings() -> dict[str, str]:
+    """The caller's environment without its TRACKING_* settings: a process the bench starts gets
+    the settings the bench chose, not whatever the shell running it had exported."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}

@@ -69,7 +69,7 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 import httpx
-from _support import cpu_seconds, free_port
+from _support import cpu_seconds, environ_without_settings, free_port
 
 from tracking_service.api.estimates import EstimateResponse
 from tracking_service.estimator.rules import Rules, RulesError, load_rules
@@ -354,7 +354,7 @@ def service_env(workdir: Path, rules_file: Path) -> dict[str, str]:
     its `TRACKING_*` variables (the service runs in its default configuration), plus the
     benchmark's database and rules."""
     return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")},
+        **environ_without_settings(),
         "TRACKING_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
         "TRACKING_RULES_FILE": str(rules_file),
     }

@@ -46,7 +46,7 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
+from _support import DEFAULT_ADMIN_URL, dsn, environ_without_settings, free_port, pg_exec, uptime
 
 from tracking_service.carriers.sim.number import encode
 from tracking_service.carriers.sim.server import SCENARIO_MIX
@@ -70,7 +70,7 @@ def tracking_service_command() -> list[str]:
 
 def base_env(database_url: str, sim_url: str) -> dict[str, str]:
     """The caller's environment without its TRACKING_* settings, plus the bench's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+    env = environ_without_settings()
     env.update(
         TRACKING_DATABASE_URL=database_url,
         TRACKING_SIMULATED_BASE_URL=sim_url,

@@ -47,7 +47,15 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from _support import DEFAULT_ADMIN_URL, cpu_seconds, dsn, free_port, pg_exec, uptime
+from _support import (
+    DEFAULT_ADMIN_URL,
+    cpu_seconds,
+    dsn,
+    environ_without_settings,
+    free_port,
+    pg_exec,
+    uptime,
+)
 
 HERE = Path(__file__).resolve()
 SEED_CHUNK = 2_000
@@ -179,7 +187,7 @@ async def seed(database_url: str, count: int) -> list[str]:
 
 
 def service_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+    env = environ_without_settings()
     env["TRACKING_DATABASE_URL"] = database_url
     env["TRACKING_TRACKING_RATE_LIMIT_PER_MINUTE"] = "0"  # measure rendering, not the limiter
     env.update(extra)

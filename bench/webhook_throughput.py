@@ -45,7 +45,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from _support import DEFAULT_ADMIN_URL, dsn, free_port, pg_exec, uptime
+from _support import DEFAULT_ADMIN_URL, dsn, environ_without_settings, free_port, pg_exec, uptime
 
 HERE = Path(__file__).resolve()
 SEED_CHUNK = 5_000
@@ -139,7 +139,7 @@ async def check(database_url: str) -> dict[str, int]:
 
 
 def base_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+    env = environ_without_settings()
     env.update(
         TRACKING_DATABASE_URL=database_url,
         TRACKING_CLOCK_SPEED="1",
