@@ -59,7 +59,7 @@ from tracking_service.tracking.state import (
     ShipmentState,
     ShipmentUpdate,
 )
-from tracking_service.tracking.store import order_state, shipment_state
+from tracking_service.tracking.store import event_row, order_state, outbox_row, shipment_state
 from tracking_service.tracking.urls import tracking_url as tracking_url
 
 _ORDERS: sa.Table = Order.__table__  # type: ignore[attr-defined]
@@ -411,19 +411,7 @@ def _shipment_state(s: Shipment, base_url: str) -> ShipmentState:
 
 async def _write_messages(session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
     for m in messages:
-        session.add(
-            OutboxEvent(
-                event_id=m.event_id,
-                event_type=m.event_type,
-                stream=m.stream,
-                sequence=m.sequence,
-                shipment_id=m.shipment_id,
-                order_pk=m.order_pk,
-                occurred_at=m.occurred_at,
-                payload=dict(m.payload),
-                created_at=m.occurred_at,
-            )
-        )
+        session.add(OutboxEvent(**outbox_row(m, m.occurred_at)))
 
 
 def _set(row: Any, changes: Mapping[str, Any]) -> None:
@@ -435,22 +423,7 @@ async def _write_update(
     session: AsyncSession, update: ShipmentUpdate, shipments: Mapping[int, Shipment]
 ) -> None:
     for e in update.new_events:
-        session.add(
-            TrackingEventRecord(
-                shipment_id=e.shipment_id,
-                dedupe_key=e.dedupe_key,
-                occurred_at=e.occurred_at,
-                status=e.status,
-                raw_code=e.raw_code,
-                description=e.description,
-                city=e.city,
-                region=e.region,
-                postal_code=e.postal_code,
-                country=e.country,
-                source=e.source,
-                created_at=e.occurred_at,
-            )
-        )
+        session.add(TrackingEventRecord(**event_row(e, e.occurred_at)))
     row = shipments[update.shipment_id]
     _set(row, update.shipment_changes)
     if update.shipment_changes.get("next_poll_at", row.next_poll_at) is None:

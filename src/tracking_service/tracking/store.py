@@ -362,7 +362,8 @@ async def _update_rows(
         await conn.execute(_update_by_id(table, columns), params_list)
 
 
-def _event_row(e: NewEvent, now: datetime) -> dict[str, Any]:
+def event_row(e: NewEvent, now: datetime) -> dict[str, Any]:
+    """The `tracking_events` row of `e`, stored at `now`."""
     return {
         "shipment_id": e.shipment_id,
         "dedupe_key": e.dedupe_key,
@@ -379,7 +380,8 @@ def _event_row(e: NewEvent, now: datetime) -> dict[str, Any]:
     }
 
 
-def _outbox_row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
+def outbox_row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
+    """The `outbox_events` row of `m`, stored at `now`."""
     return {
         "event_id": m.event_id,
         "event_type": m.event_type,
@@ -450,14 +452,14 @@ class _Batch:
         conn = await session.connection()
         if self.events:
             insert = _insert_ignoring(conn.dialect.name, _E, ("shipment_id", "dedupe_key"))
-            await conn.execute(insert, [_event_row(e, now) for e in self.events])
+            await conn.execute(insert, [event_row(e, now) for e in self.events])
         changes = self.shipment_changes
         if release_claim:
             changes = {sid: {**values, **_RELEASE} for sid, values in changes.items()}
         await _update_rows(conn, _S, changes)
         await _update_rows(conn, _O, self.order_changes)
         if self.messages:
-            await conn.execute(sa.insert(_X), [_outbox_row(m, now) for m in self.messages])
+            await conn.execute(sa.insert(_X), [outbox_row(m, now) for m in self.messages])
         if on_delivered is not None:
             for sid in self.delivered:
                 loaded = self.loaded[sid]
