@@ -30,7 +30,7 @@ import os
 import socket
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -442,15 +442,19 @@ async def _check_ids(
                 report.reasons["expired"] += 1
 
 
-async def check_pass(services: Services, *, tracker: Tracker | None = None) -> CheckReport:
-    """Look for `promise_missed` and `stalled` without waiting for a scan (`plan_check` on
-    every active shipment that may have one)."""
+async def _candidates_pass(
+    services: Services,
+    tracker: Tracker | None,
+    candidates: Callable[..., Awaitable[list[int]]],
+    label: str,
+) -> CheckReport:
+    """`plan_check` on every shipment `candidates` names, a page of ids per transaction."""
     tracker = tracker or Tracker(services)
     report = CheckReport()
     after = 0
     while True:
         async with unit_of_work(services.engine) as session:
-            ids = await store.check_candidates(
+            ids = await candidates(
                 session, now=services.clock.now(), config=tracker.config, after_id=after
             )
         if not ids:
@@ -458,27 +462,19 @@ async def check_pass(services: Services, *, tracker: Tracker | None = None) -> C
         await _check_ids(services, tracker, report, ids)
         after = ids[-1]
     if report.changed:
-        log.info(report.line("delay check"))
+        log.info(report.line(label))
     return report
+
+
+async def check_pass(services: Services, *, tracker: Tracker | None = None) -> CheckReport:
+    """Look for `promise_missed` and `stalled` without waiting for a scan (`plan_check` on
+    every active shipment that may have one)."""
+    return await _candidates_pass(services, tracker, store.check_candidates, "delay check")
 
 
 async def expiry_pass(services: Services, *, tracker: Tracker | None = None) -> CheckReport:
     """Expire shipments the carrier still has not seen `expiry_days` after registration."""
-    tracker = tracker or Tracker(services)
-    report = CheckReport()
-    after = 0
-    while True:
-        async with unit_of_work(services.engine) as session:
-            ids = await store.expiry_candidates(
-                session, now=services.clock.now(), config=tracker.config, after_id=after
-            )
-        if not ids:
-            break
-        await _check_ids(services, tracker, report, ids)
-        after = ids[-1]
-    if report.changed:
-        log.info(report.line("expiry"))
-    return report
+    return await _candidates_pass(services, tracker, store.expiry_candidates, "expiry")
 
 
 def add_tracking_jobs(scheduler: AsyncIOScheduler, services: Services) -> bool:
