@@ -42,21 +42,8 @@ ShipmentStatus = Literal[
     "returned_to_sender",
     "expired",
 ]
-OrderStatus = Literal[
-    "processing",
-    "partially_delivered",
-    "cancelled",
-    "pending",
-    "info_received",
-    "in_transit",
-    "out_for_delivery",
-    "available_for_pickup",
-    "delivered",
-    "failed_attempt",
-    "exception",
-    "returned_to_sender",
-    "expired",
-]
+OrderStatus = Literal["processing", "partially_delivered", "cancelled", ShipmentStatus]
+"""An order's status: its own three, or the status its shipments share."""
 DelayReason = Literal["late_estimate", "promise_missed", "stalled", "carrier_exception"]
 CarrierCode = Literal["ups", "fedex", "usps", "dhl", "simulated"]
 CarrierChoice = Literal["ups", "fedex", "usps", "dhl", "simulated", "auto"]
