@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -59,7 +60,9 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 OLIST = ROOT.parent / "shared" / "data" / "olist" / "deliveries_train.csv.gz"
 OLIST_NAME = "olist_deliveries.csv.gz"
-RAW_OLIST = Path(__file__).resolve().parent / "readme" / "olist_raw"
+# hand-made rows in the layout of the Kaggle tables (not the data set): copied under the file
+# names the conversion script reads
+HANDMADE_TABLES = Path(__file__).resolve().parent / "readme" / "kaggle_layout_handmade"
 VENV = Path(sys.prefix)
 COMMAND_TIMEOUT = 120
 
@@ -586,9 +589,13 @@ def test_the_olist_conversion_makes_a_file_the_importer_reads(tmp_path: Path) ->
     """`docs/olist_deliveries.py` on a hand-made copy of the Kaggle tables (tests/readme/)."""
     from tracking_service.history.files import RowError, read_deliveries
 
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for table in HANDMADE_TABLES.glob("*.csv"):
+        shutil.copyfile(table, tables / f"olist_{table.stem}_dataset.csv")
     target = tmp_path / "olist_deliveries.csv.gz"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "olist_deliveries.py"), str(RAW_OLIST), str(target)],
+        [sys.executable, str(ROOT / "docs" / "olist_deliveries.py"), str(tables), str(target)],
         capture_output=True,
         text=True,
         check=False,
