@@ -139,18 +139,12 @@ class Tracker:
         *,
         release_claim: bool = True,
     ) -> ShipmentUpdate | None:
-        """Apply one carrier answer to one shipment in the caller's transaction."""
-        return await store.apply_outcome(
-            session,
-            shipment_id,
-            outcome,
-            now=self.services.clock.now(),
-            config=self.config,
-            base_url=self.base_url,
-            reestimate=self.reestimate,
-            on_delivered=self.on_delivered,
-            release_claim=release_claim,
+        """Apply one carrier answer to one shipment in the caller's transaction (`apply_many`
+        of one)."""
+        (update,) = await self.apply_many(
+            session, [(shipment_id, outcome)], release_claim=release_claim
         )
+        return update
 
     async def apply_many(
         self,
