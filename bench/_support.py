@@ -60,3 +60,14 @@ def environ_without_settings() -> dict[str, str]:
     """The caller's environment without its TRACKING_* settings: a process the bench starts gets
     the settings the bench chose, not whatever the shell running it had exported."""
     return {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+
+
+def settings_from(items: list[str]) -> dict[str, str]:
+    """`--set TRACKING_NAME=VALUE` options as a mapping; a malformed one stops the bench."""
+    settings: dict[str, str] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name.startswith("TRACKING_") or not _:
+            raise SystemExit(f"--set takes TRACKING_NAME=VALUE, not {item!r}")
+        settings[name] = value
+    return settings

@@ -46,7 +46,15 @@ from typing import Any
 import asyncpg
 import httpx
 import sqlalchemy as sa
-from _support import DEFAULT_ADMIN_URL, dsn, environ_without_settings, free_port, pg_exec, uptime
+from _support import (
+    DEFAULT_ADMIN_URL,
+    dsn,
+    environ_without_settings,
+    free_port,
+    pg_exec,
+    settings_from,
+    uptime,
+)
 
 from tracking_service.carriers.sim.number import encode
 from tracking_service.carriers.sim.server import SCENARIO_MIX
@@ -529,11 +537,7 @@ def main() -> int:
         result["cpu"] = time.process_time() - CPU_AT_GO[0] if CPU_AT_GO else 0.0
         print(json.dumps(result), flush=True)
         return 0
-    for item in args.set:
-        name, _, value = item.partition("=")
-        if not name.startswith("TRACKING_") or not _:
-            raise SystemExit(f"--set takes TRACKING_NAME=VALUE, not {item!r}")
-        EXTRA_SETTINGS[name] = value
+    EXTRA_SETTINGS.update(settings_from(args.set))
     return orchestrate(args)
 
 

@@ -45,7 +45,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from _support import DEFAULT_ADMIN_URL, dsn, environ_without_settings, free_port, pg_exec, uptime
+from _support import (
+    DEFAULT_ADMIN_URL,
+    dsn,
+    environ_without_settings,
+    free_port,
+    pg_exec,
+    settings_from,
+    uptime,
+)
 
 HERE = Path(__file__).resolve()
 SEED_CHUNK = 5_000
@@ -414,11 +422,7 @@ def main() -> int:
         result["cpu"] = time.process_time() - CPU_AT_GO[0] if CPU_AT_GO else 0.0
         print(json.dumps(result), flush=True)
         return 0
-    for item in args.set:
-        name, _, value = item.partition("=")
-        if not name.startswith("TRACKING_") or not _:
-            raise SystemExit(f"--set takes TRACKING_NAME=VALUE, not {item!r}")
-        EXTRA_SETTINGS[name] = value
+    EXTRA_SETTINGS.update(settings_from(args.set))
     return orchestrate(args)
 
 
