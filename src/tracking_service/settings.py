@@ -410,6 +410,125 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="Real seconds between dispatch passes; 0: no dispatcher"
     )
 
+    # Customer email (notifications/): SMTP, the sender, what is sent and when. No host: no
+    # email (said once in the log). Hours are the customer's local hours (the destination's zone).
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; unset: no email is sent (said once in the log)"
+    )
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="SMTP port; unset: 25 for none, 587 for starttls, 465 for tls",
+    )
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls",
+        description="none (plain, loopback or trusted networks only), starttls or tls "
+        "(implicit TLS)",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, when needed")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Real seconds one SMTP conversation may take"
+    )
+    mail_from: str | None = Field(
+        default=None,
+        description='Sender of customer email, e.g. "Acme Shop <orders@acme.example>"; '
+        "needed when TRACKING_SMTP_HOST is set",
+    )
+    mail_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "shipped",
+            "out_for_delivery",
+            "delivered",
+            "late",
+            "action_needed",
+        ],
+        description="Notifications sent to customers (comma-separated or a JSON list): "
+        "shipped, out_for_delivery, delivered, late, action_needed; empty: none",
+    )
+    mail_quiet_from_hour: int = Field(
+        default=21,
+        ge=0,
+        le=23,
+        description="From this local hour of the customer's evening, email waits for the morning",
+    )
+    mail_morning_hour: int = Field(
+        default=8, ge=0, le=23, description="Local hour at which email held overnight is sent"
+    )
+    mail_retry_seconds: list[float] = Field(
+        default_factory=lambda: [0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0, 86400.0],
+        min_length=1,
+        description="Delay before each attempt to send one email, the first included (JSON "
+        "list), in service-clock seconds; after the last, the email is given up",
+    )
+    mail_batch_size: int = Field(
+        default=50, ge=1, le=1000, description="Emails per claim of the mailer"
+    )
+    mail_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Real seconds a claim holds its emails; a dead worker's are sent again "
+        "after it, with the same Message-ID",
+    )
+    mail_every_seconds: float = Field(
+        default=2.0, ge=0, description="Real seconds between mailer passes; 0: no mailer"
+    )
+    shop_name: str = Field(
+        default="Our shop",
+        min_length=1,
+        max_length=128,
+        description="The shop's name in customer email",
+    )
+    shop_color: str = Field(
+        default="#1f4e79",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The shop's brand colour in customer email (#rrggbb)",
+    )
+    demo_mail_dir: Path = Field(
+        default=Path("var/demo-mail"),
+        description="make run only: where the demo's local SMTP server writes each email it "
+        "receives as a .eml file",
+    )
+
+    @field_validator("mail_kinds", mode="before")
+    @classmethod
+    def _kind_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("mail_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        known = ("shipped", "out_for_delivery", "delivered", "late", "action_needed")
+        unknown = [k for k in value if k not in known]
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; known: {', '.join(known)}")
+        return value
+
+    @field_validator("mail_retry_seconds")
+    @classmethod
+    def _non_negative_mail_delays(cls, value: list[float]) -> list[float]:
+        if any(not d >= 0 for d in value):
+            raise ValueError("delays must be 0 or more seconds")
+        return value
+
+    # Reports and the promise's recalibration (reports/, estimator/history/recalibration).
+    reports_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the promise report page /reports/promises for people "
+        "without an API key (HTTP Basic, any user name); unset: API key only",
+    )
+    recalibrate: bool = Field(
+        default=True,
+        description="Keep the stated confidence true by recalibrating the quantile level from "
+        "the outcomes of recent promises (open and closed), recomputed with the history",
+    )
+
     @field_validator("webhook_retry_seconds")
     @classmethod
     def _non_negative_delays(cls, value: list[float]) -> list[float]:

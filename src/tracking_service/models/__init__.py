@@ -14,10 +14,12 @@ from tracking_service.models.carriers import (
 )
 from tracking_service.models.clock import ClockAnchor
 from tracking_service.models.history import DELIVERY_RECORDS, DeliveryRecord
+from tracking_service.models.notifications import Notification
 from tracking_service.models.tracking import (
     IdempotencyRecord,
     Order,
     OutboxEvent,
+    PromiseRevision,
     Shipment,
     TrackingEventRecord,
 )
@@ -39,9 +41,11 @@ __all__ = [
     "ClockAnchor",
     "DeliveryRecord",
     "IdempotencyRecord",
+    "Notification",
     "Order",
     "OutboxCursor",
     "OutboxEvent",
+    "PromiseRevision",
     "Shipment",
     "TrackingEventRecord",
     "UTCDateTime",

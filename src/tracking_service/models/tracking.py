@@ -29,6 +29,7 @@ class Order(SQLModel, table=True):
         sa.UniqueConstraint("order_id", name="uq_orders_order_id"),
         sa.Index("ix_orders_updated_at_id", "updated_at", "id"),
         sa.Index("ix_orders_status", "status"),
+        sa.Index("ix_orders_placed_at", "placed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,6 +54,21 @@ class Order(SQLModel, table=True):
     promise_detail: dict[str, Any] = Field(
         default_factory=dict, sa_type=sa.JSON, description="ship date, lanes, explanation"
     )
+    # the promise ledger (reports, recalibration): when the model made its promise, the
+    # quantile level it used, and its predictive distribution of the delivery date then
+    promise_made_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    promise_level: float | None = None
+    promise_distribution: dict[str, Any] | None = Field(
+        default=None,
+        sa_type=sa.JSON,
+        description='{"start": "YYYY-MM-DD", "cdf": [P(delivered by start + k days), ...]} on '
+        "the destination's local dates",
+    )
+    dest_tz: str | None = Field(default=None, max_length=64, description="destination's zone")
+    # the customer's email address as a contact: None (usable), bounced, invalid or erased
+    contact_state: str | None = Field(default=None, max_length=16)
+    contact_state_reason: str | None = Field(default=None, max_length=512)
+    contact_state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(default="processing", max_length=32)
     sequence: int = Field(default=0, description="last outbox sequence of this order's stream")
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -177,4 +193,24 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(max_length=64, description="sha256 of the canonical body")
     status_code: int
     response_body: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PromiseRevision(SQLModel, table=True):
+    """One re-estimate of an order's delivery after its promise (the promise ledger): at
+    hand-off, after a scan, a carrier's own date. Written with the change that caused it."""
+
+    __tablename__ = "promise_revisions"
+    __table_args__ = (sa.Index("ix_promise_revisions_order_pk_at", "order_pk", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_pk: int = Field(sa_column_args=[sa.ForeignKey("orders.id", ondelete="CASCADE")])
+    shipment_id: int | None = Field(
+        default=None, sa_column_args=[sa.ForeignKey("shipments.id", ondelete="CASCADE")]
+    )
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=16, description="handoff, scan or carrier")
+    earliest: date | None = None
+    latest: date | None = None
+    source: str | None = Field(default=None, max_length=32, description="estimate source")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
