@@ -26,6 +26,10 @@ database or on other tables of this one, never holds the fan-out back (cluster-w
 such as a snapshot's `xmin` would: transaction ids belong to the whole PostgreSQL cluster).
 A prepared transaction that inserted keeps its locks, and counts, until it is resolved.
 SQLite commits its writers one at a time: its ids have no such gaps.
+
+The cursor and the reading rule (`lock_cursor`, `read_outbox`, `move_cursor`) are shared by
+every reader of the outbox with a cursor of its own: the customer-email fan-out
+(`notifications/store.py`, cursor `notifications`) reads the outbox exactly as this one does.
 """
 
 from __future__ import annotations
@@ -115,27 +119,40 @@ def ping_values(endpoint_id: int, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _lock_cursor(session: AsyncSession, now: datetime) -> int:
+async def lock_cursor(
+    session: AsyncSession, name: str, *, now: datetime, start_at_end: bool = False
+) -> int:
+    """Lock the cursor row `name` for this transaction (`FOR UPDATE` on PostgreSQL, SQLite's
+    write lock) and return its `last_id`. A missing row is made first: at 0 (every event
+    there is), or with `start_at_end` at the outbox's newest id (only what comes next)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        lock: sa.Executable = sa.select(_C.c.last_id).where(_C.c.name == CURSOR).with_for_update()
+        lock: sa.Executable = sa.select(_C.c.last_id).where(_C.c.name == name).with_for_update()
     else:
         lock = (
             sa.update(_C)
-            .where(_C.c.name == CURSOR)
+            .where(_C.c.name == name)
             .values(last_id=_C.c.last_id)
             .returning(_C.c.last_id)
         )
     found = (await session.execute(lock)).scalar_one_or_none()
     if found is not None:
         return int(found)
+    start: Any = 0
+    if start_at_end:
+        start = sa.select(sa.func.coalesce(sa.func.max(_X.c.id), 0)).scalar_subquery()
     insert = postgresql.insert(_C) if dialect == "postgresql" else sqlite.insert(_C)
     await session.execute(
-        insert.values(name=CURSOR, last_id=0, updated_at=now).on_conflict_do_nothing(
+        insert.values(name=name, last_id=start, updated_at=now).on_conflict_do_nothing(
             index_elements=["name"]
         )
     )
     return int((await session.execute(lock)).scalar_one())
+
+
+async def move_cursor(session: AsyncSession, name: str, to: int, *, now: datetime) -> None:
+    """Set the (locked) cursor row `name` to `to`, in the caller's transaction."""
+    await session.execute(sa.update(_C).where(_C.c.name == name).values(last_id=to, updated_at=now))
 
 
 _WRITE_MODES = ("RowExclusiveLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
@@ -172,35 +189,48 @@ async def _any_running(session: AsyncSession, writers: frozenset[str]) -> bool:
     return found.first() is not None
 
 
-async def fan_out(
-    session: AsyncSession, *, now: datetime, limit: int = 1000, horizon: Horizon | None = None
-) -> FanoutReport:
-    """Fan out up to `limit` outbox events after the cursor in the caller's transaction (see
-    the module docstring); `horizon` is the caller's memory of gaps across passes."""
-    horizon = horizon if horizon is not None else Horizon()
-    last = await _lock_cursor(session, now)
+@dataclass(frozen=True, slots=True)
+class OutboxRead:
+    """The outbox rows a pass may take after its cursor, in id order, and whether it stopped
+    at a gap it may not skip yet."""
+
+    rows: list[sa.RowMapping]
+    blocked: bool
+
+
+async def read_outbox(
+    session: AsyncSession,
+    *,
+    after: int,
+    limit: int,
+    horizon: Horizon,
+    columns: Sequence[sa.ColumnElement[Any]],
+) -> OutboxRead:
+    """Up to `limit` outbox rows after id `after` (the caller's locked cursor) in an unbroken
+    run of ids, stopping at a gap that may still fill (the module docstring's rule; `horizon`
+    is the caller's memory of gaps across passes). `columns` are read besides `id`. Every
+    reader of the outbox with a cursor (the webhook fan-out, the notification fan-out) goes
+    through here, so none of them skips a late commit."""
     gaps_possible = session.get_bind().dialect.name == "postgresql"
-    safe_through = last
+    safe_through = after
     if gaps_possible and horizon.through_id and not await _any_running(session, horizon.writers):
         # checked before the rows are read: what those writers committed is in this read
-        safe_through = max(last, horizon.through_id)
+        safe_through = max(after, horizon.through_id)
         horizon.through_id, horizon.writers = 0, frozenset()
+    wanted = [_X.c.id, *(c for c in columns if c is not _X.c.id)]
     rows = (
         (
             await session.execute(
-                sa.select(_X.c.id, _X.c.event_id, _X.c.event_type, _X.c.stream, _X.c.sequence)
-                .where(_X.c.id > last)
-                .order_by(_X.c.id)
-                .limit(limit)
+                sa.select(*wanted).where(_X.c.id > after).order_by(_X.c.id).limit(limit)
             )
         )
         .mappings()
         .all()
     )
     if not rows:
-        return FanoutReport(0, 0, last, False)
+        return OutboxRead([], False)
     taken: list[sa.RowMapping] = []
-    expected = last + 1
+    expected = after + 1
     for row in rows:
         if gaps_possible and row["id"] != expected and row["id"] > safe_through:
             break
@@ -211,8 +241,26 @@ async def fan_out(
         # read after the rows: whoever holds a missing id and has not ended is listed
         horizon.through_id = rows[-1]["id"]
         horizon.writers = await _outbox_writers(session)
+    return OutboxRead(taken, blocked)
+
+
+async def fan_out(
+    session: AsyncSession, *, now: datetime, limit: int = 1000, horizon: Horizon | None = None
+) -> FanoutReport:
+    """Fan out up to `limit` outbox events after the cursor in the caller's transaction (see
+    the module docstring); `horizon` is the caller's memory of gaps across passes."""
+    horizon = horizon if horizon is not None else Horizon()
+    last = await lock_cursor(session, CURSOR, now=now)
+    read = await read_outbox(
+        session,
+        after=last,
+        limit=limit,
+        horizon=horizon,
+        columns=(_X.c.event_id, _X.c.event_type, _X.c.stream, _X.c.sequence),
+    )
+    taken = read.rows
     if not taken:
-        return FanoutReport(0, 0, last, True)
+        return FanoutReport(0, 0, last, read.blocked)
     endpoints = (
         await session.execute(
             sa.select(_EP.c.id, _EP.c.event_types, _EP.c.start_after_outbox_id).where(
@@ -229,7 +277,5 @@ async def fan_out(
     if values:
         await session.execute(sa.insert(_D), values)
     cursor = taken[-1]["id"]
-    await session.execute(
-        sa.update(_C).where(_C.c.name == CURSOR).values(last_id=cursor, updated_at=now)
-    )
-    return FanoutReport(len(taken), len(values), cursor, blocked)
+    await move_cursor(session, CURSOR, cursor, now=now)
+    return FanoutReport(len(taken), len(values), cursor, read.blocked)
