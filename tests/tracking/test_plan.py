@@ -70,6 +70,22 @@ def test_delayed_is_written_once_per_change_of_reason() -> None:
     assert later.after.delayed_since == NOW  # delayed since the first reason
 
 
+def test_delayed_again_for_each_later_estimate_not_for_an_earlier_or_the_same() -> None:
+    store = Store(shipment(), order())
+    delayed = [
+        [m.event_type for m in store.apply(result(scan(k, at(h), S.IN_TRANSIT), window=w)).messages]
+        for k, h, w in (
+            ("a", -5, (date(2026, 3, 8), date(2026, 3, 9))),  # late: first notice
+            ("b", -4, (date(2026, 3, 9), date(2026, 3, 10))),  # later again
+            ("c", -3, (date(2026, 3, 8), date(2026, 3, 9))),  # earlier: no news to tell
+            ("d", -2, (date(2026, 3, 8), date(2026, 3, 9))),  # the same
+            ("e", -1, (date(2026, 3, 7), date(2026, 3, 11))),  # later latest
+        )
+    ]
+    assert [types.count("shipment.delayed") for types in delayed] == [1, 1, 0, 0, 1]
+    assert store.shipment.delay_reason == "late_estimate"
+
+
 def test_payload_shape_and_no_personal_data() -> None:
     update = apply(shipment(), order(), result(scan("a", at(-5), S.OUT_FOR_DELIVERY)))
     message = update.messages[0]

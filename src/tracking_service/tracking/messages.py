@@ -120,7 +120,11 @@ def body(
 
 
 def shipment_event_types(before: ShipmentState, after: ShipmentState) -> tuple[str, ...]:
-    """The shipment events one change causes, in the order they are written."""
+    """The shipment events one change causes, in the order they are written.
+
+    `shipment.delayed` when the shipment becomes delayed, when its reason changes, and when a
+    delayed shipment's estimated latest date moves later (one event per new estimate, which
+    the customer's late notice is keyed by)."""
     types: list[str] = []
     status_moved = after.status != before.status
     if status_moved or (after.cancelled_at is not None and before.cancelled_at is None):
@@ -129,9 +133,19 @@ def shipment_event_types(before: ShipmentState, after: ShipmentState) -> tuple[s
         types.append(EXCEPTION)
     if status_moved and after.status == Status.DELIVERED:
         types.append(DELIVERED)
-    if after.delayed and (not before.delayed or after.delay_reason != before.delay_reason):
+    if after.delayed and (
+        not before.delayed
+        or after.delay_reason != before.delay_reason
+        or _later_estimate(before.estimate, after.estimate)
+    ):
         types.append(DELAYED)
     return tuple(types)
+
+
+def _later_estimate(before: Estimate | None, after: Estimate | None) -> bool:
+    """A new estimate whose latest date is later than the one before (or the first one): a
+    delayed shipment's customer is told again once per such estimate."""
+    return after is not None and (before is None or after.latest > before.latest)
 
 
 def shipment_messages(
