@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,8 @@ from tracking_service.carriers.config import (
     carrier_limits,
 )
 from tracking_service.carriers.status import Status
+from tracking_service.notifications.config import DEFAULT_PORTS as DEFAULT_SMTP_PORTS
+from tracking_service.notifications.config import MailConfig
 from tracking_service.tracking.config import (
     DEFAULT_POLL_EVERY,
     DEFAULT_STALL_HOURS,
@@ -535,6 +538,36 @@ class Settings(BaseSettings):
         if any(not d >= 0 for d in value):
             raise ValueError("delays must be 0 or more seconds")
         return value
+
+    def mail_config(self) -> MailConfig:
+        """Customer email's config (notifications.config). The port defaults from the
+        security (25 none, 587 starttls, 465 tls); a host without a usable
+        `TRACKING_MAIL_FROM` is a start-up error (ValueError), not a failure at the first
+        email."""
+        if self.smtp_host and (not self.mail_from or "@" not in parseaddr(self.mail_from)[1]):
+            raise ValueError(
+                "TRACKING_MAIL_FROM must be set to a sender address (e.g. "
+                '"Acme Shop <orders@acme.example>") when TRACKING_SMTP_HOST is set'
+            )
+        return MailConfig(
+            host=self.smtp_host or None,
+            port=self.smtp_port or DEFAULT_SMTP_PORTS[self.smtp_security],
+            security=self.smtp_security,
+            username=self.smtp_username or None,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            timeout_seconds=self.smtp_timeout_seconds,
+            mail_from=self.mail_from,
+            kinds=frozenset(self.mail_kinds),
+            quiet_from_hour=self.mail_quiet_from_hour,
+            morning_hour=self.mail_morning_hour,
+            retry=tuple(timedelta(seconds=s) for s in self.mail_retry_seconds),
+            batch_size=self.mail_batch_size,
+            lease_seconds=self.mail_lease_seconds,
+            every_seconds=self.mail_every_seconds,
+            shop_name=self.shop_name,
+            shop_color=self.shop_color,
+            default_locale=self.default_locale,
+        )
 
     def webhook_config(self) -> WebhookConfig:
         """The webhook dispatcher's config (webhooks.config)."""
