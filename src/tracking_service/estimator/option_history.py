@@ -30,6 +30,10 @@ service builds one off the request path (`history_runtime`) and the estimator on
   the option's records with the backtest's own replay; its shift at the option's configured
   level applies to any level asked. Outcomes of the service's own promises will feed it with
   the tracking issue.
+* Recalibration: with the outcomes of the service's own recent promises (`promises`, each
+  with the distribution stored when it was made, see `promise_distribution`), each option's
+  level is recalibrated at `now` (`history.recalibration`); `level()` reads it for every
+  asked confidence, before the (default off) correction's shift.
 * `window(...)` results are cached (LRU) by what they depend on: the lane keys of the query,
   the origin and destination calendars, the order date and the corrected level. A repeated
   estimate is a few dictionary lookups.
@@ -53,6 +57,7 @@ from tracking_service.estimator.calendar import (
     origin_calendar,
 )
 from tracking_service.estimator.history import (
+    IDENTITY,
     Calendars,
     HistoryConfig,
     HistoryModel,
@@ -61,8 +66,13 @@ from tracking_service.estimator.history import (
     LaneHistory,
     LaneQuery,
     LevelCorrector,
+    PromiseOutcome,
+    Recalibration,
+    RecalibrationConfig,
     RulesPrior,
     handling_chain,
+    order_delivery_cdf,
+    recalibrate,
     transit_chain,
 )
 from tracking_service.estimator.lru import Lru
@@ -145,6 +155,8 @@ class OptionSummary:
     level_shift: float
     warmup_promises: int
     in_flight: int = 0  # parcels in flight learned (censored evidence)
+    # the level recalibrated from the option's recent promises at `built_at` (IDENTITY: none)
+    recalibration: Recalibration = IDENTITY
 
 
 _NONE = object()  # a cached "no window"
@@ -170,10 +182,32 @@ class OptionHistories:
     _cache: Lru[Hashable, object] = field(default_factory=lambda: Lru(CACHE_SIZE), repr=False)
 
     def level(self, option: str, confidence: float) -> float:
-        """The quantile level used for `confidence` after the option's warmed correction."""
+        """The quantile level used for `confidence`: recalibrated from the option's recent
+        promises, then the warmed correction's shift (off by default)."""
         summary = self.options.get(option)
-        shift = summary.level_shift if summary else 0.0
-        return LevelCorrector(target=confidence, shift=shift).level
+        if summary is None:
+            return LevelCorrector(target=confidence).level
+        target = summary.recalibration.level(confidence)
+        return LevelCorrector(target=target, shift=summary.level_shift).level
+
+    def promise_distribution(
+        self, option: str, zone: str, query: LaneQuery, order_date: date
+    ) -> tuple[date, tuple[float, ...]] | None:
+        """The predictive distribution of the delivery date of an order placed on
+        `order_date` (origin local): (first destination-local date, cumulative probability
+        by each day from it), as a promise stores it when made (`PromiseOutcome`). It is the
+        model's own distribution, before recalibration (which only picks the level read from
+        it). None where `window(...)` has no history."""
+        zm = self.models.get((option, zone))
+        if zm is None or not self.first_day <= order_date <= self.last_day:
+            return None
+        key = ("cdf", option, zone, query, order_date)
+        found = self._cache.get(key)
+        if found is None:
+            model = zm.model
+            found = order_delivery_cdf(model.blend(query), query, order_date, model.calendars)
+            self._cache.put(key, _NONE if found is None else found)
+        return None if found is _NONE else found  # type: ignore[return-value]
 
     def window(
         self, option: str, zone: str, query: LaneQuery, order_date: date, confidence: float
@@ -416,6 +450,8 @@ def build_option_histories(
     config: HistoryConfig | None = None,
     correction: CorrectionConfig | None = None,
     warm_up: bool = True,
+    promises: Iterable[PromiseOutcome] = (),
+    recalibration: RecalibrationConfig | None = RecalibrationConfig(),
 ) -> OptionHistories:
     """Learn every option's history from `deliveries` (and the parcels `in_flight`) and freeze
     it (CPU work: not on the request path). Options without matching records get no model:
@@ -425,7 +461,11 @@ def build_option_histories(
     `now` (a clock behind the data) are left out, and so are parcels ordered after it (a
     hand-off after it is not known yet). A parcel that also has a delivery record is learned
     as delivered only. Without parcels in flight the model is frozen at the newest delivery;
-    with them, at `now` (see the module docstring)."""
+    with them, at `now` (see the module docstring).
+
+    `promises`: outcomes of the service's own recent promises (open and closed), each naming
+    its option; with `recalibration` (None: off) each option's level is recalibrated from
+    its own promises as known at `now` (see `history.recalibration`)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     config = config or HistoryConfig()
     records = [d for d in deliveries if d.delivered_at <= now]
@@ -445,6 +485,10 @@ def build_option_histories(
     first -= timedelta(days=31)
     last = date(max(now, as_of).year + CALENDAR_YEARS_AHEAD, 12, 31)
     index = ZoneIndex(rules)
+    by_option: dict[str, list[PromiseOutcome]] = {}
+    if recalibration is not None:
+        for promise in promises:
+            by_option.setdefault(promise.option, []).append(promise)
     models: dict[tuple[str, str], ZoneModel] = {}
     summaries: dict[str, OptionSummary] = {}
     for option in rules.shipping_options:
@@ -481,14 +525,17 @@ def build_option_histories(
                     used += lanes.add(d)
             models[(option.code, zone)] = ZoneModel(option.code, zone, lanes.freeze(as_of))
         _index_query_places(rules, option, calendars)
-        shift, promises = 0.0, 0
+        shift, warmed = 0.0, 0
         if warm_up:
             kept = [d for z in by_zone.values() for d in z]
-            shift, promises = _warm_shift(
+            shift, warmed = _warm_shift(
                 kept, calendars, config, option.confidence, as_of, correction
             )
+        recal = IDENTITY
+        if recalibration is not None and option.code in by_option:
+            recal = recalibrate(by_option[option.code], now, recalibration)
         summaries[option.code] = OptionSummary(
-            option.code, used, tuple(sorted(by_zone)), shift, promises, opened
+            option.code, used, tuple(sorted(by_zone)), shift, warmed, opened, recal
         )
     return OptionHistories(
         as_of=as_of,

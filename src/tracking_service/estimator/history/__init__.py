@@ -29,6 +29,9 @@ Keeping the stated confidence true under drift is `LevelCorrector`: adaptive con
 inference (Gibbs & Candès 2021) on the quantile level, bounded, fed with the outcome of every
 promise as soon as it is known. It moves the LEVEL, never the days, so a lane faster or slower
 than its parent keeps its own shape.
+`recalibration` does it from the censored outcomes of recent promises instead (each promise's
+predictive distribution stored when made, open promises censored): one product-limit curve
+of the observed on-time share by level, read for every asked level.
 
 Two ways to use it:
 
@@ -41,8 +44,9 @@ Two ways to use it:
 
 Modules, by idea: `config` (HistoryConfig), `calendars` (day indexes), `lanes` (lane keys and
 what a delivery says in days), `hazards` (a lane's evidence and its blend with its parent),
-`window` (the window read from a blend), `drift` (the fast drift signal), `learning`
-(`LaneHistory`), `model` (`HistoryModel`), `correction` (`LevelCorrector`). Import from this
+`window` (the window and the delivery date's distribution read from a blend), `drift` (the
+fast drift signal), `learning` (`LaneHistory`), `model` (`HistoryModel`), `correction`
+(`LevelCorrector`), `recalibration` (`recalibrate`). Import from this
 package; the modules are its layout, not its interface.
 """
 
@@ -72,16 +76,26 @@ from tracking_service.estimator.history.lanes import (
 )
 from tracking_service.estimator.history.learning import InFlight, LaneHistory
 from tracking_service.estimator.history.model import HistoryModel
+from tracking_service.estimator.history.recalibration import (
+    IDENTITY,
+    PromiseOutcome,
+    Recalibration,
+    RecalibrationConfig,
+    recalibrate,
+)
 from tracking_service.estimator.history.window import (
     Blend,
     HistoryWindow,
     ShipDay,
+    delivery_cdf,
+    order_delivery_cdf,
     ship_days,
     window_from,
 )
 
 __all__ = [
     "HANDLING_LEVELS",
+    "IDENTITY",
     "NO_DRIFT",
     "PERCENTILES",
     "TRANSIT_LEVELS",
@@ -100,14 +114,20 @@ __all__ = [
     "LaneUse",
     "LevelCorrector",
     "Observation",
+    "PromiseOutcome",
+    "Recalibration",
+    "RecalibrationConfig",
     "RulesPrior",
     "ShipDay",
+    "delivery_cdf",
     "describe_lane",
     "distance_km",
     "handling_chain",
     "holiday_calendars",
     "lane_in_words",
     "observe",
+    "order_delivery_cdf",
+    "recalibrate",
     "ship_days",
     "transit_chain",
     "window_from",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 
 from tracking_service.estimator.history.calendars import Calendars, DayIndex
@@ -121,6 +121,52 @@ def window_from(
         handling=blend.handling_use,
         transit=blend.transit_use,
     )
+
+
+def delivery_cdf(
+    blend: Blend, ship: Sequence[ShipDay], dest: DayIndex, digits: int = 6
+) -> tuple[date, tuple[float, ...]]:
+    """The predictive distribution of the delivery date on the destination's calendar days:
+    (start, cdf) with cdf[k] = P(delivered by start + k days), `start` the first possible
+    delivery day. A closed day carries the previous delivery day's value, so the first day
+    reaching a level is the window's `latest` at that level, and a delivery on day d was on
+    time at level q exactly when cdf at d - 1 < q (what recalibration reads). The list ends
+    once the probability is 1 (rounded to `digits`); later days are 1."""
+    rows = _rows(blend, ship)
+    lo = min(j for j, _, _ in rows)
+    hi = max(j + len(cdf) - 1 for j, _, cdf in rows)
+    by_index: list[float] = []
+    for i in range(lo, hi + 1):
+        total = 0.0
+        for j, p, cdf in rows:
+            k = i - j
+            if k >= 0:
+                total += p * (cdf[k] if k < len(cdf) else 1.0)
+        by_index.append(min(1.0, round(total, digits)))
+        if by_index[-1] >= 1.0:
+            break
+    start = dest.day(lo)
+    end = dest.day(lo + len(by_index) - 1)
+    out: list[float] = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        i = dest.ceil(day)
+        if dest.day(i) != day:  # closed: the last delivery day before it
+            i -= 1
+        out.append(by_index[i - lo])
+    return start, tuple(out)
+
+
+def order_delivery_cdf(
+    blend: Blend | None, query: LaneQuery, order_date: date, calendars: Calendars
+) -> tuple[date, tuple[float, ...]] | None:
+    """`delivery_cdf` for an order placed on `order_date` (origin local), on the query's
+    calendars: what a promise stores when it is made. None without a blend."""
+    if blend is None:
+        return None
+    origin = calendars.origin(query.origin_country, query.origin_subdivision)
+    dest = calendars.destination(query.dest_country, query.dest_subdivision)
+    return delivery_cdf(blend, ship_days(blend, order_date, origin, dest), dest)
 
 
 def order_window(
