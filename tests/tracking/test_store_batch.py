@@ -18,7 +18,7 @@ from tracking_service.carriers.base import FailureKind, TrackingFailure, Trackin
 from tracking_service.carriers.sim.number import Scenario, encode
 from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine, unit_of_work
-from tracking_service.models import DeliveryRecord, Order, Shipment
+from tracking_service.models import DeliveryRecord, Order, PromiseRevision, Shipment
 from tracking_service.services import Services
 from tracking_service.tracking.jobs import Tracker, poll_pass
 from tracking_service.tracking.state import ShipmentUpdate
@@ -39,6 +39,7 @@ from .worker_helpers import (
 )
 
 D = DeliveryRecord.__table__  # type: ignore[attr-defined]
+R = PromiseRevision.__table__  # type: ignore[attr-defined]
 LONG_AGO = T0 - timedelta(days=12)  # labelled then: delivered by T0
 OUTBOX = tuple(c.name for c in X.c if c.name != "id")
 
@@ -88,6 +89,7 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
     events = [c for c in E.c if c.name != "id"]
     outbox = [X.c[name] for name in OUTBOX]
     records = [c for c in D.c if c.name not in {"id", "created_at"}]  # created: the wall clock
+    revisions = [c for c in R.c if c.name != "id"]
     return {
         "shipments": [tuple(r) for r in await rows(engine, sa.select(*shipments).order_by(S.c.id))],
         "orders": [tuple(r) for r in await rows(engine, sa.select(*orders).order_by(ORD.c.id))],
@@ -97,6 +99,7 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
             for r in await rows(engine, sa.select(*outbox).order_by(X.c.stream, X.c.sequence))
         ],
         "records": sorted(tuple(r) for r in await rows(engine, sa.select(*records))),
+        "revisions": sorted(tuple(r) for r in await rows(engine, sa.select(*revisions))),
     }
 
 
@@ -182,6 +185,7 @@ async def test_a_group_writes_what_one_shipment_at_a_time_writes(
     first, second = by_id[applied[6].shipment_id], by_id[applied[3].shipment_id]
     assert first.order_pk == second.order_pk
     assert len(together["records"]) == 1  # the delivery record
+    assert together["revisions"]  # re-estimates of the ledger, the same either way
     streams: dict[str, list[int]] = {}
     for row in together["outbox"]:
         streams.setdefault(row[OUTBOX.index("stream")], []).append(row[OUTBOX.index("sequence")])
@@ -220,10 +224,12 @@ async def test_a_group_costs_a_handful_of_statements_and_nothing_new_one_update(
                 updates = await tracker.apply_many(session, pairs)
         assert all(u is not None and u.new_events and u.messages for u in updates)
         # lock orders, lock shipments, load keys; events, shipments (one per set of columns
-        # changed), orders, outbox: a handful, not 40 times anything
+        # changed), orders, outbox, the ledger's revisions (each hand-off re-estimated): a
+        # handful, not 40 times anything
         writes = [s for s in first if s in {"INSERT", "UPDATE"}]
-        assert len(first) <= 14, first
-        assert writes.count("INSERT") == 2
+        assert len(first) <= 15, first
+        assert all(u is not None and u.revision is not None for u in updates)
+        assert writes.count("INSERT") == 3
         clock.advance(timedelta(minutes=5))
         with statements(services.engine) as again:
             async with unit_of_work(services.engine) as session:

@@ -29,6 +29,7 @@ from tracking_service.tracking.state import (
     NewEvent,
     OrderState,
     OutboxMessage,
+    Revision,
     ShipmentState,
     ShipmentUpdate,
     column_changes,
@@ -64,7 +65,8 @@ def plan_update(
     The estimate is the carrier's window when this answer gives one; else the carrier's last
     window (an answer without one, such as a pushed scan, does not take it back); else
     `reestimated`; else the order's promise. It no longer moves once the status is final. A
-    pushed answer counts as a poll: the next poll is planned from it.
+    pushed answer counts as a poll: the next poll is planned from it. A new estimate is a
+    `revision` of the promise (see `_revision`).
     """
     if before.cancelled_at is not None:
         return _nothing(before, order)
@@ -97,7 +99,30 @@ def plan_update(
         "poll_failures": 0,
         "last_poll_error": None,
     }
-    return _finish(before, fields, order, now, config, progress.new_events, poll=True)
+    update = _finish(before, fields, order, now, config, progress.new_events, poll=True)
+    revision = _revision(before.estimate, estimate, progress.handed_off_at, progress.last_event_at)
+    return update if revision is None else replace(update, revision=revision)
+
+
+def _revision(
+    before: Estimate | None,
+    after: Estimate,
+    handed_off_at: datetime | None,
+    last_event_at: datetime | None,
+) -> Revision | None:
+    """The ledger's record of a changed estimate (None: unchanged, or only the promise copied
+    onto a shipment that had no estimate). Its kind is what the new estimate rests on: the
+    carrier's own date, else the re-estimate from the last scan after the hand-off (`scan`,
+    the scan `tracking.store` re-estimates from) or from the hand-off itself."""
+    if after == before or (before is None and after.source == "promise"):
+        return None
+    if after.source == "carrier":
+        kind = "carrier"
+    elif handed_off_at is not None and last_event_at is not None and last_event_at > handed_off_at:
+        kind = "scan"
+    else:
+        kind = "handoff"
+    return Revision(kind, after.earliest, after.latest, after.source)
 
 
 def plan_check(

@@ -194,6 +194,21 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """A change of a shipment's estimate, for the promise ledger (a `promise_revisions` row,
+    written with the change it records; `at` is the update's instant).
+
+    `kind` is what brought it: `carrier` (the carrier's own date), `handoff` (the re-estimate
+    from the hand-off) or `scan` (from a later scan still in transit); `source` is the new
+    estimate's (`carrier`, `history`, `rules` or `promise`)."""
+
+    kind: str
+    earliest: date
+    latest: date
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class ShipmentUpdate:
     """Everything to write for one shipment, in one transaction.
 
@@ -207,6 +222,7 @@ class ShipmentUpdate:
     - `order_changes`: the `orders` columns that changed (`status`, `sequence`, `cancelled_at`,
       `updated_at`); empty: leave the order alone. `order_after` is the order after.
     - `messages`: outbox rows of both streams, in the order they happened.
+    - `revision`: the new estimate when it changed (a `promise_revisions` row), else None.
     """
 
     shipment_id: int
@@ -217,6 +233,7 @@ class ShipmentUpdate:
     shipment_changes: Mapping[str, Any] = field(default_factory=_empty)
     order_changes: Mapping[str, Any] = field(default_factory=_empty)
     messages: tuple[OutboxMessage, ...] = ()
+    revision: Revision | None = None
 
     @property
     def order_status(self) -> str | None:

@@ -12,26 +12,26 @@ short transactions with no carrier call inside any of them.
   claim does not scan past them. A worker that dies keeps nothing: its rows simply come due
   again when the lease ends. SQLite runs one worker and takes the same statement without the
   lock clause (its writers are serialized anyway).
-- Applying (`apply_outcomes`; `apply_outcome` and `apply_check` for one shipment) takes a
-  group of answers (a claimed batch's, as they come back) in ONE transaction of a handful of
-  statements whatever the group's size: lock the shipments' orders (ascending ids), then those
-  orders' shipments (ascending ids), load the dedupe keys already stored, let the pure core
-  (`tracking.plan`) decide each shipment in turn, and write the `ShipmentUpdate`s as they are:
-  the new events in one insert with ON CONFLICT DO NOTHING, the changed columns of shipments
-  and orders in one executemany per set of columns changed (a chunk of polls that brought
-  nothing new is one `UPDATE` of `next_poll_at`/`last_polled_at`), the outbox rows in one
-  insert, with the sequences the plan took from the locked rows. The guarantees are the
-  per-shipment ones: each shipment's update is planned on its locked, current state (two
-  parcels of one order, or two answers for one shipment, are planned in turn, each on what the
-  previous left), so the same answer twice writes nothing new (its events are known, the plan
-  has nothing to say), a status never moves backwards, an outbox row lands in the transaction
-  of its change and a stream's sequences follow each other. Locking the order first serializes
-  every writer of one order (two parcels applied at once would otherwise both take the order
-  stream's next sequence), in the order the cancel route and the push endpoint take them too:
-  order, then shipments; ascending ids keep two groups sharing orders from deadlocking. A
-  group whose transaction fails is applied again one shipment per transaction by the worker,
-  so one shipment that cannot be applied blocks no other; one whose worker dies before it
-  commits is simply polled again after the lease.
+- Applying (`apply_outcomes`; `apply_outcome` and `apply_check` for one shipment) takes a group of
+  answers (a claimed batch's, as they come back) in ONE transaction of a handful of statements
+  whatever the group's size: lock the shipments' orders (ascending ids), then those orders'
+  shipments (ascending ids), load the dedupe keys already stored, let the pure core
+  (`tracking.plan`) decide each shipment in turn, and write the `ShipmentUpdate`s as they are: the
+  new events in one insert with ON CONFLICT DO NOTHING, the changed columns of shipments and orders
+  in one executemany per set of columns changed (a chunk of polls that brought nothing new is one
+  `UPDATE` of `next_poll_at`/`last_polled_at`), the outbox rows in one insert, with the sequences
+  the plan took from the locked rows, and the promise ledger's revisions (each shipment whose
+  estimate changed: `promise_revisions`) in one insert. The guarantees are the per-shipment ones:
+  each shipment's update is planned on its locked, current state (two parcels of one order, or two
+  answers for one shipment, are planned in turn, each on what the previous left), so the same answer
+  twice writes nothing new (its events are known, the plan has nothing to say), a status never moves
+  backwards, an outbox row lands in the transaction of its change and a stream's sequences follow
+  each other. Locking the order first serializes every writer of one order (two parcels applied at
+  once would otherwise both take the order stream's next sequence), in the order the cancel route
+  and the push endpoint take them too: order, then shipments; ascending ids keep two groups sharing
+  orders from deadlocking. A group whose transaction fails is applied again one shipment per
+  transaction by the worker, so one shipment that cannot be applied blocks no other; one whose
+  worker dies before it commits is simply polled again after the lease.
 - A shipment that becomes delivered is handed to `on_delivered` (the history feedback's
   `record_delivery`) in the same transaction.
 - Durability: a transaction that changes nothing a reader can see (only `next_poll_at`,
@@ -63,7 +63,13 @@ from tracking_service.carriers.base import TrackingFailure, TrackingResult
 from tracking_service.carriers.parse_support import zone_for_place
 from tracking_service.carriers.status import Status
 from tracking_service.history.files import zone_for
-from tracking_service.models import Order, OutboxEvent, Shipment, TrackingEventRecord
+from tracking_service.models import (
+    Order,
+    OutboxEvent,
+    PromiseRevision,
+    Shipment,
+    TrackingEventRecord,
+)
 from tracking_service.tracking.config import TrackingConfig
 from tracking_service.tracking.plan import plan_check, plan_update
 from tracking_service.tracking.progress import FINAL
@@ -82,6 +88,7 @@ _S: sa.Table = Shipment.__table__  # type: ignore[attr-defined]
 _O: sa.Table = Order.__table__  # type: ignore[attr-defined]
 _E: sa.Table = TrackingEventRecord.__table__  # type: ignore[attr-defined]
 _X: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+_R: sa.Table = PromiseRevision.__table__  # type: ignore[attr-defined]
 
 Row = Mapping[str, Any]
 Reestimator = Callable[[Row, datetime, datetime | None], Estimate | None]
@@ -395,6 +402,24 @@ def outbox_row(m: OutboxMessage, now: datetime) -> dict[str, Any]:
     }
 
 
+def revision_row(update: ShipmentUpdate, now: datetime) -> dict[str, Any] | None:
+    """The `promise_revisions` row of `update`'s new estimate made at `now` (None: the
+    estimate did not change)."""
+    r = update.revision
+    if r is None:
+        return None
+    return {
+        "order_pk": update.order_pk,
+        "shipment_id": update.shipment_id,
+        "at": now,
+        "kind": r.kind,
+        "earliest": r.earliest,
+        "latest": r.latest,
+        "source": r.source,
+        "created_at": now,
+    }
+
+
 _RELEASE = {"claimed_by": None, "claimed_until": None}
 
 
@@ -413,6 +438,7 @@ class _Batch:
         self.shipment_changes: dict[int, dict[str, Any]] = {}
         self.order_changes: dict[int, dict[str, Any]] = {}
         self.messages: list[OutboxMessage] = []
+        self.revisions: list[ShipmentUpdate] = []
         self.delivered: list[int] = []
 
     def state(self, shipment_id: int) -> tuple[ShipmentState, OrderState, frozenset[str]] | None:
@@ -436,6 +462,8 @@ class _Batch:
         if update.order_changes:
             self.order_changes.setdefault(update.order_pk, {}).update(update.order_changes)
         self.messages.extend(update.messages)
+        if update.revision is not None:
+            self.revisions.append(update)
         if update.after.status == Status.DELIVERED and before.status != Status.DELIVERED:
             self.delivered.append(sid)
 
@@ -447,8 +475,9 @@ class _Batch:
         release_claim: bool,
         on_delivered: DeliveryHook | None,
     ) -> None:
-        """Write everything taken (events, shipments, orders, outbox, in that order) in the
-        caller's transaction; `release_claim` clears the claim on every shipment taken."""
+        """Write everything taken (events, shipments, orders, outbox, the ledger's revisions, in
+        that order) in the caller's transaction; `release_claim` clears the claim on every
+        shipment taken."""
         conn = await session.connection()
         if self.events:
             insert = _insert_ignoring(conn.dialect.name, _E, ("shipment_id", "dedupe_key"))
@@ -460,6 +489,9 @@ class _Batch:
         await _update_rows(conn, _O, self.order_changes)
         if self.messages:
             await conn.execute(sa.insert(_X), [outbox_row(m, now) for m in self.messages])
+        if self.revisions:
+            revisions = [revision_row(u, now) for u in self.revisions]
+            await conn.execute(sa.insert(_R), [r for r in revisions if r is not None])
         if on_delivered is not None:
             for sid in self.delivered:
                 loaded = self.loaded[sid]
@@ -476,14 +508,16 @@ async def write_update(
     now: datetime,
     release_claim: bool,
 ) -> None:
-    """Write a planned update as it is (events, shipment, order, outbox), in the caller's
-    transaction. `release_claim` clears this worker's claim on the shipment."""
+    """Write a planned update as it is (events, shipment, order, outbox, revision), in the
+    caller's transaction. `release_claim` clears this worker's claim on the shipment."""
     batch = _Batch({})
     batch.events.extend(update.new_events)
     batch.shipment_changes[update.shipment_id] = dict(update.shipment_changes)
     if update.order_changes:
         batch.order_changes[update.order_pk] = dict(update.order_changes)
     batch.messages.extend(update.messages)
+    if update.revision is not None:
+        batch.revisions.append(update)
     await batch.write(session, now=now, release_claim=release_claim, on_delivered=None)
 
 
