@@ -13,33 +13,69 @@ Each confidence level is its own replay (its own correction, fed only with its o
 asked in advance. They share one pass over the events because the history learned at any
 instant does not depend on the promises made; only the corrections do, and each level keeps
 its own.
+
+What the model is fed (`BacktestConfig.inputs`): IN_FLIGHT, as the tracking pipeline feeds the
+service (delivered records, and orders and hand-offs not delivered yet as censored evidence),
+or DELIVERED (delivered records only). The replay keeps one `OrderRow` per evaluated order
+and every figure is computed from the rows (`backtest_figures`).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tracking_service.estimator.backtest_figures import (
+    TRUNCATION_DAYS,
+    OrderRow,
+    frontier,
+    level_key,
+    summarize,
+)
 from tracking_service.estimator.history import (
+    NO_DRIFT,
     Calendars,
+    Drift,
     HistoryConfig,
+    HistoryWindow,
     InFlight,
     LaneHistory,
     LaneQuery,
     LevelCorrector,
+    RulesPrior,
     ship_days,
     window_from,
 )
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.reestimate import reestimate
 
+__all__ = [
+    "CALIBRATION_LEVELS",
+    "DELIVERED",
+    "FRONTIER_LEVELS",
+    "INPUTS",
+    "IN_FLIGHT",
+    "BacktestConfig",
+    "BacktestResult",
+    "CorrectionConfig",
+    "OrderRow",
+    "frontier",
+    "inputs_fed",
+    "replay",
+    "split_by_order_date",
+]
+
 CALIBRATION_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.93, 0.95)
 FRONTIER_LEVELS: tuple[float, ...] = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
+# what the model is fed: what the tracking pipeline feeds the service (delivered records,
+# orders and hand-offs in flight), or delivered records only (a file cannot say more)
+IN_FLIGHT, DELIVERED = "in-flight", "delivered"
+INPUTS: tuple[str, ...] = (IN_FLIGHT, DELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,42 +113,21 @@ class BacktestConfig:
     # orders of the history placed this many days before the first evaluated order are
     # estimated too (not reported), so the correction starts from a running state
     warmup_days: int = 120
+    # IN_FLIGHT: parcels in flight are censored evidence (when the model's `censoring` is on);
+    # DELIVERED: delivered records only (censoring off whatever the model says)
+    inputs: str = IN_FLIGHT
+    # the data's last delivery, for right truncation (None: the newest delivery replayed)
+    data_end: datetime | None = None
+    # the rules' prior under the root lanes, as the service has one per option and zone
+    prior: RulesPrior | None = None
+
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {', '.join(INPUTS)}")
 
     def levels(self) -> tuple[float, ...]:
         wanted = {self.confidence, *self.calibration_levels, *self.frontier_levels}
         return tuple(sorted(round(x, 4) for x in wanted))
-
-
-@dataclass(slots=True)
-class _Tally:
-    orders: int = 0
-    on_time: int = 0
-    promise_days: int = 0
-    window_days: int = 0
-    days_early: int = 0
-    has_window: bool = True
-
-    def add(self, order_day: date, earliest: date | None, latest: date, delivered: date) -> None:
-        self.orders += 1
-        self.on_time += delivered <= latest
-        self.promise_days += (latest - order_day).days
-        self.days_early += (latest - delivered).days
-        if earliest is None:
-            self.has_window = False
-        else:
-            self.window_days += (latest - earliest).days
-
-    def figures(self) -> dict[str, Any]:
-        n = self.orders or 1
-        return {
-            "orders": self.orders,
-            "on_time_rate": round(self.on_time / n, 4) if self.orders else None,
-            "mean_promise_days": round(self.promise_days / n, 3) if self.orders else None,
-            "mean_window_days": round(self.window_days / n, 3)
-            if self.orders and self.has_window
-            else None,
-            "mean_days_early": round(self.days_early / n, 3) if self.orders else None,
-        }
 
 
 @dataclass(slots=True)
@@ -130,16 +145,21 @@ class _Order:
     delivered_day: date
     reported: bool
     promises: dict[float, _Promise] = field(default_factory=dict)
+    earliest: dict[float, date] = field(default_factory=dict)
+    level_used: dict[float, float] = field(default_factory=dict)
+    drift: Drift = NO_DRIFT
+    handoff: HistoryWindow | None = None  # the re-estimate at hand-off, headline level
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """The figures of a replay, shaped like the `backtest --json` output."""
+    """The figures of a replay, shaped like the `backtest --json` output, and its rows."""
 
     summary: dict[str, Any]
     estimates: int
     history_records: int
     promises: dict[str, date] = field(default_factory=dict)  # latest date at `confidence`
+    rows: tuple[OrderRow, ...] = ()  # one per evaluated order that got a promise
 
     def to_json(self) -> dict[str, Any]:
         return self.summary
@@ -152,6 +172,13 @@ def _local_date(at: datetime, zone: str | None) -> date:
 def _end_of_day(day: date, zone: str | None) -> datetime:
     tz = ZoneInfo(zone) if zone else UTC
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+
+
+def inputs_fed(inputs: str) -> tuple[str, ...]:
+    """The kinds of input the model is fed with, in words."""
+    if inputs == DELIVERED:
+        return ("delivered records",)
+    return ("delivered records", "orders in flight", "hand-offs in flight")
 
 
 # event kinds, in the order they run at the same instant: an order placed at the very instant
@@ -171,9 +198,13 @@ def replay(
 
     `history` and `evaluate` may overlap (the same file split by time): a record is learned
     once, when it is delivered. `progress(done, total)` is called as evaluated orders go by.
+    The replay only states promises, one row per evaluated order; every figure comes from
+    the rows (`backtest_figures.summarize`).
     """
-    model = model or HistoryConfig()
     config = config or BacktestConfig()
+    model = model or HistoryConfig()
+    if config.inputs == DELIVERED:
+        model = replace(model, censoring=False)
     levels = config.levels()
     corr = config.correction
 
@@ -186,18 +217,14 @@ def replay(
         raise ValueError("nothing to evaluate")
     first_order = min(d.order_time for d in evaluated.values())
     warm_from = first_order - timedelta(days=config.warmup_days)
+    data_end = config.data_end or max(d.delivered_at for d in records.values())
+    truncated_from = data_end - timedelta(days=TRUNCATION_DAYS)
 
-    lanes = LaneHistory(model, calendars)
+    lanes = LaneHistory(model, calendars, prior=config.prior)
     correctors = {
         lvl: LevelCorrector(target=lvl, step=corr.step if corr.enabled else 0.0, bound=corr.bound)
         for lvl in levels
     }
-    tallies = {lvl: _Tally() for lvl in levels}
-    baseline = _Tally(has_window=False)
-    at_handoff = _Tally()
-    handoff_shift = [0, 0]  # (sum of re-estimate minus original latest, later than original)
-    months: dict[str, _Tally] = {}
-    promised: dict[str, date] = {}
 
     orders: dict[str, _Order] = {}
     events: list[tuple[datetime, int, int, str, float]] = []
@@ -261,7 +288,7 @@ def replay(
             blend = lanes.blend(q, at)
             if blend is None:
                 continue
-            win = reestimate(
+            order.handoff = reestimate(
                 blend,
                 q,
                 calendars,
@@ -272,13 +299,7 @@ def replay(
                 earliest_level=model.earliest_level,
                 percentiles=(),
             )
-            assert win is not None  # only a later scan can leave no chance
-            at_handoff.add(order.order_day, win.earliest, win.latest, order.delivered_day)
-            original = order.promises.get(main)
-            if original is not None:
-                change = (win.latest - original.latest).days
-                handoff_shift[0] += change
-                handoff_shift[1] += change > 0
+            assert order.handoff is not None  # only a later scan can leave no chance
             continue
         # an order: one promise per level, each with its own correction
         blend = lanes.blend(q, at)
@@ -288,62 +309,64 @@ def replay(
                 progress(done, total)
         if blend is None:
             continue
+        order.drift = lanes.drift(at)
         origin = calendars.origin(q.origin_country, q.origin_subdivision)
         dest = calendars.destination(q.dest_country, q.dest_subdivision)
         ship = ship_days(blend, order.order_day, origin, dest)
         for level in levels:
-            win = window_from(
-                blend, ship, dest, level, correctors[level].level, model.earliest_level, ()
-            )
+            used = correctors[level].level
+            win = window_from(blend, ship, dest, level, used, model.earliest_level, ())
             estimates += 1
             deadline = _end_of_day(win.latest, d.dest_tz)
             order.promises[level] = _Promise(win.latest, deadline)
+            order.earliest[level] = win.earliest
+            order.level_used[level] = used
             heapq.heappush(events, (deadline, _DEADLINE, seq, key, level))
             seq += 1
-            if order.reported:
-                tallies[level].add(order.order_day, win.earliest, win.latest, order.delivered_day)
-                if level == main:
-                    promised[key] = win.latest
-                    month = months.setdefault(order.order_day.strftime("%Y-%m"), _Tally())
-                    month.add(order.order_day, win.earliest, win.latest, order.delivered_day)
-        if order.reported and d.promised_date is not None:
-            baseline.add(order.order_day, None, d.promised_date, order.delivered_day)
 
-    summary = tallies[main].figures()
-    summary["confidence"] = main
-    summary["calibration"] = {
-        _level_key(lvl): {
-            "on_time_rate": tallies[lvl].figures()["on_time_rate"],
-            "mean_promise_days": tallies[lvl].figures()["mean_promise_days"],
-        }
-        for lvl in config.calibration_levels
-    }
-    base = baseline.figures()
-    summary["frontier"] = frontier(
-        [
-            (
-                lvl,
-                tallies[round(lvl, 4)].figures()["on_time_rate"],
-                tallies[round(lvl, 4)].figures()["mean_promise_days"],
-            )
-            for lvl in config.frontier_levels
-        ],
-        base["on_time_rate"],
-        base["mean_promise_days"],
+    rows = tuple(
+        _row(order, truncated_from)
+        for order in sorted(orders.values(), key=lambda o: (o.delivery.order_time, o.delivery.key))
+        if order.reported and order.promises
     )
-    summary["baseline"] = base if baseline.orders else None
-    handoff = at_handoff.figures()
-    if at_handoff.orders:
-        handoff["mean_change_vs_original_days"] = round(handoff_shift[0] / at_handoff.orders, 3)
-        handoff["later_than_original_rate"] = round(handoff_shift[1] / at_handoff.orders, 4)
-    summary["at_handoff"] = handoff
-    summary["by_month"] = {m: t.figures() for m, t in sorted(months.items())}
+    summary = summarize(
+        rows,
+        confidence=config.confidence,
+        calibration_levels=config.calibration_levels,
+        frontier_levels=config.frontier_levels,
+    )
+    summary["inputs"] = config.inputs
+    summary["inputs_fed"] = list(inputs_fed(config.inputs))
+    summary["truncation"]["last_delivery"] = data_end.date().isoformat()
     summary["corrected_level_at_end"] = {
-        _level_key(lvl): round(correctors[round(lvl, 4)].level, 4)
+        level_key(lvl): round(correctors[round(lvl, 4)].level, 4)
         for lvl in config.calibration_levels
     }
     return BacktestResult(
-        summary=summary, estimates=estimates, history_records=lanes.records, promises=promised
+        summary=summary,
+        estimates=estimates,
+        history_records=lanes.records,
+        promises={r.key: r.latest[main] for r in rows if main in r.latest},
+        rows=rows,
+    )
+
+
+def _row(order: _Order, truncated_from: datetime) -> OrderRow:
+    d = order.delivery
+    handoff = order.handoff
+    return OrderRow(
+        key=d.key,
+        order_day=order.order_day,
+        delivered_day=order.delivered_day,
+        latest=MappingProxyType({x: p.latest for x, p in order.promises.items()}),
+        earliest=MappingProxyType(dict(order.earliest)),
+        level_used=MappingProxyType(dict(order.level_used)),
+        drift_handling=order.drift.handling,
+        drift_transit=order.drift.transit,
+        promised=d.promised_date,
+        handoff_latest=None if handoff is None else handoff.latest,
+        handoff_earliest=None if handoff is None else handoff.earliest,
+        truncated=d.order_time >= truncated_from,
     )
 
 
@@ -364,48 +387,3 @@ def split_by_order_date(
         elif end is None or day <= end:
             evaluated.append(d)
     return history, evaluated
-
-
-def _level_key(level: float) -> str:
-    return f"{level:g}"
-
-
-def frontier(
-    points: Sequence[tuple[float, float | None, float | None]],
-    baseline_rate: float | None,
-    baseline_lead: float | None,
-) -> dict[str, Any]:
-    """On-time share and lead by level, and the lead at which we match the baseline's share.
-
-    The lead is interpolated linearly between the two neighbouring levels whose on-time shares
-    bracket the baseline's (the first such pair from the lowest level up); None when no pair
-    brackets it (the note says which side).
-    """
-    levels = [
-        {"level": lvl, "on_time_rate": rate, "mean_promise_days": lead}
-        for lvl, rate, lead in points
-    ]
-    out: dict[str, Any] = {
-        "levels": levels,
-        "lead_at_baseline_on_time": None,
-        "ratio": None,
-    }
-    usable = [(r, lead) for _, r, lead in points if r is not None and lead is not None]
-    if baseline_rate is None or not baseline_lead or not usable:
-        return out
-    lead_at: float | None = None
-    if usable[0][0] >= baseline_rate:
-        out["note"] = "on time more often than the baseline already at the lowest level"
-        if usable[0][0] == baseline_rate:
-            lead_at = usable[0][1]
-    for (r0, l0), (r1, l1) in pairwise(usable):
-        if lead_at is not None:
-            break
-        if r0 <= baseline_rate <= r1:
-            lead_at = l0 if r1 == r0 else l0 + (l1 - l0) * (baseline_rate - r0) / (r1 - r0)
-    if lead_at is None and "note" not in out:
-        out["note"] = "never as often on time as the baseline, even at the highest level"
-    if lead_at is not None:
-        out["lead_at_baseline_on_time"] = round(lead_at, 3)
-        out["ratio"] = round(lead_at / baseline_lead, 4)
-    return out
