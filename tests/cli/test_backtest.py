@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ def test_help_defaults_are_the_code_defaults() -> None:
     assert params["correction"].default is CorrectionConfig().enabled
     assert params["fmt"].default in FORMATS
     assert params["evaluate"].default is None and params["evaluate_to"].default is None
+    assert params["orders"].default is None
 
 
 def test_help_shows_the_defaults_and_how_evaluation_is_chosen() -> None:
@@ -77,3 +80,45 @@ def test_the_command_draws_progress_on_stderr_when_it_is_a_terminal(
     result = runner.invoke(app, ["backtest", "--history", str(olist_file(tmp_path)), *args])
     assert result.exit_code == 0, result.output
     assert "replaying" in out.getvalue()
+
+
+def test_inputs_default_and_choices() -> None:
+    assert backtest_params()["inputs"].default == BacktestConfig().inputs == "in-flight"
+    result = runner.invoke(app, ["backtest", "--history", "x.csv", "--inputs", "everything"])
+    assert result.exit_code == 2 and "in-flight, delivered" in result.output
+
+
+def test_the_output_states_its_inputs(tmp_path: Path) -> None:
+    args = ["--format", "olist", "--evaluate-from", "2017-08-01"]
+    path = str(olist_file(tmp_path))
+    fed = runner.invoke(app, ["backtest", "--history", path, *args])
+    assert fed.exit_code == 0, fed.output
+    text = " ".join(fed.output.split())
+    assert "inputs (in-flight): delivered records, orders in flight, hand-offs in flight" in text
+    assert "right truncation:" in text and "On time by month" in text
+    delivered = runner.invoke(
+        app, ["backtest", "--history", path, *args, "--inputs", "delivered", "--json"]
+    )
+    assert delivered.exit_code == 0, delivered.output
+    out = json.loads(next(x for x in delivered.stdout.splitlines() if x.startswith("{")))
+    assert out["inputs"] == "delivered" and out["inputs_fed"] == ["delivered records"]
+
+
+def test_orders_file_has_one_line_per_evaluated_order(tmp_path: Path) -> None:
+    target = tmp_path / "orders.csv"
+    args = ["--format", "olist", "--evaluate-from", "2017-08-01", "--json"]
+    path = str(olist_file(tmp_path))
+    result = runner.invoke(app, ["backtest", "--history", path, *args, "--orders", str(target)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("{")))
+    with target.open() as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == out["orders"]
+    levels = [f"latest_{x:g}" for x in BacktestConfig().calibration_levels]
+    assert all(line[name] for line in lines for name in levels)
+    on_time = sum(line["delivered_date"] <= line["latest_0.9"] for line in lines) / len(lines)
+    assert round(on_time, 4) == out["on_time_rate"]
+    unwritable = runner.invoke(
+        app, ["backtest", "--history", path, *args, "--orders", str(tmp_path / "no" / "x.csv")]
+    )
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output

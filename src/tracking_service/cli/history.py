@@ -28,7 +28,7 @@ from tracking_service.cli.common import (
     with_database,
 )
 from tracking_service.db import unit_of_work
-from tracking_service.estimator.backtest import BacktestConfig, CorrectionConfig
+from tracking_service.estimator.backtest import INPUTS, BacktestConfig, CorrectionConfig
 from tracking_service.estimator.history import HistoryConfig
 from tracking_service.history.files import (
     FORMATS,
@@ -271,6 +271,21 @@ _HalfLife = Annotated[
 _Correction = Annotated[
     bool, typer.Option(help="Online correction of the level (off: the drift signal only)")
 ]
+_Inputs = Annotated[
+    str,
+    typer.Option(
+        help="What the model is fed: in-flight (what the tracking pipeline feeds the service: "
+        "delivered records, orders and hand-offs in flight) or delivered (delivered records only)"
+    ),
+]
+_Orders = Annotated[
+    Path | None,
+    typer.Option(
+        help="Write one CSV line per evaluated order to this file: dates, the promised latest "
+        "date and the level used at each calibration level, the drift factors",
+        show_default=False,
+    ),
+]
 
 
 def backtest(
@@ -282,19 +297,25 @@ def backtest(
     evaluate_to: _EvaluateTo = None,
     half_life_days: _HalfLife = _MODEL.half_life_days,
     correction: _Correction = CorrectionConfig().enabled,
+    inputs: _Inputs = _REPLAY.inputs,
+    orders: _Orders = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Replay a delivery history in time order and measure the promises we would have made.
 
-    Progress is drawn on stderr when it is a terminal.
+    Every share and mean comes with a 90% interval (weekly block bootstrap). Progress is
+    drawn on stderr when it is a terminal.
     """
     from tracking_service.history.backtest_run import (
         BacktestInputError,
         render,
         run_with_progress,
         speed_line,
+        write_orders,
     )
 
+    if inputs not in INPUTS:
+        raise fail(f"--inputs: {inputs!r} is not one of {', '.join(INPUTS)}")
     try:
         run = run_with_progress(
             err_console,
@@ -306,7 +327,10 @@ def backtest(
             evaluate_to=_day_option(evaluate_to, "--evaluate-to"),
             model=replace(_MODEL, half_life_days=half_life_days),
             correction=CorrectionConfig(enabled=correction),
+            inputs=inputs,
         )
+        if orders is not None:
+            write_orders(orders, run)
     except BacktestInputError as exc:
         raise fail(str(exc)) from None
     if json_output:
