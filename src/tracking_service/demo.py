@@ -14,6 +14,10 @@ never seeds anything. Under the setting the API process:
 - subscribes a webhook receiver of its own on a free loopback port (`webhooks.demo_receiver`:
   it verifies each alert's signature and prints it as a line a person reads), when the
   settings allow an http loopback URL, as the `run` target's do;
+- runs a mail server of its own on `TRACKING_SMTP_HOST`:`TRACKING_SMTP_PORT` when they point
+  at loopback (`notifications.demo_smtp`, as the `run` target sets them): the service's mailer
+  sends the demo customers' email to it (each order has an address, some in Portuguese), and it
+  writes each one as a `.eml` file under `TRACKING_DEMO_MAIL_DIR` and prints a line;
 - creates a back-office API key named `demo` (revoking the previous demo keys, so a restart
   prints a key that works) and prints it with a `curl` for the order list and where to look.
 
@@ -44,6 +48,7 @@ from tracking_service.carriers.sim.timeline import Place, Plan, plan
 from tracking_service.db import unit_of_work
 from tracking_service.errors import InvalidInput
 from tracking_service.models.tracking import Order
+from tracking_service.notifications.demo_smtp import DemoSmtpServer, demo_smtp
 from tracking_service.services import Services
 from tracking_service.settings import Settings
 from tracking_service.timezones import zone
@@ -81,18 +86,27 @@ class DemoOrder:
     quoted: tuple[date, date]
     delivered_on: date | None  # the last parcel's delivery day at its destination, if ever
     shipments: tuple[DemoShipment, ...]
+    locale: str = "en"  # the customer's language (their email's)
+
+    @property
+    def email(self) -> str:
+        """The demo customer's address (example.com: it never leaves the demo's mail server)."""
+        return f"customer-{self.order_id.lower()}@example.com"
 
 
-# (order id, what it shows, intent, options, [(scenario, label age in simulated hours)])
-_DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[tuple[Scenario, float], ...]], ...] = (
-    ("DEMO-1001", "on time", "on_time", ("standard",), ((Scenario.NORMAL, 20.0),)),
-    ("DEMO-1002", "on time", "on_time", ("standard",), ((Scenario.NORMAL, 2.0),)),
+# (order id, what it shows, intent, options, [(scenario, label age in simulated hours)], locale)
+_DEMO: tuple[
+    tuple[str, str, str, tuple[str, ...], tuple[tuple[Scenario, float], ...], str], ...
+] = (
+    ("DEMO-1001", "on time", "on_time", ("standard",), ((Scenario.NORMAL, 20.0),), "en"),
+    ("DEMO-1002", "on time", "on_time", ("standard",), ((Scenario.NORMAL, 2.0),), "pt-BR"),
     (
         "DEMO-1003",
         "becomes late (sold next-day, held at the hub)",
         "late",
         ("next-day", "express", "standard"),
         ((Scenario.DELAYED, 18.0),),
+        "pt-BR",
     ),
     (
         "DEMO-1004",
@@ -100,6 +114,7 @@ _DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[tuple[Scenario, float],
         "any",
         ("standard",),
         ((Scenario.CUSTOMS_HOLD, 12.0),),
+        "en",
     ),
     (
         "DEMO-1005",
@@ -107,6 +122,7 @@ _DEMO: tuple[tuple[str, str, str, tuple[str, ...], tuple[tuple[Scenario, float],
         "on_time",
         ("standard",),
         ((Scenario.NORMAL, 10.0), (Scenario.FAILED_ATTEMPT, 4.0)),
+        "en",
     ),
 )
 
@@ -127,7 +143,7 @@ def demo_orders(now: datetime, rng: random.Random) -> list[DemoOrder]:
     """The demo orders for simulated instant `now`: labels printed a few hours before `now`
     (so statuses move at once), each order placed three hours before its first label."""
     orders = []
-    for order_id, shows, intent, options, parcels in _DEMO:
+    for order_id, shows, intent, options, parcels, locale in _DEMO:
         shipments = []
         for scenario, age_hours in parcels:
             labelled = (now - timedelta(hours=age_hours)).replace(microsecond=0)
@@ -151,6 +167,7 @@ def demo_orders(now: datetime, rng: random.Random) -> list[DemoOrder]:
                 quoted=(earliest, latest),
                 delivered_on=None if None in days else max(d for d in days if d is not None),
                 shipments=tuple(shipments),
+                locale=locale,
             )
         )
     return orders
@@ -250,7 +267,8 @@ def _order_input(demo: DemoOrder, services: Services) -> registration.OrderInput
         ),
         option=codes[0],
         items=(registration.ItemInput(sku="DEMO-SKU", quantity=len(demo.shipments)),),
-        customer=registration.CustomerInput(name="Demo Customer"),
+        customer=registration.CustomerInput(name="Demo Customer", email=demo.email),
+        locale=demo.locale,
     )
     for option in [c for c in demo.options if c in codes] or codes[:1]:
         candidate = replace(base, option=option)
@@ -326,6 +344,7 @@ def banner(
     key: str,
     seeded: list[Seeded] | None,
     receiver: DemoReceiver | None = None,
+    mail: DemoSmtpServer | None = None,
 ) -> str:
     api = f"http://{settings.host}:{settings.port}"
     auth = f"-H 'Authorization: Bearer {key}'"
@@ -373,6 +392,16 @@ def banner(
             "  it verifies each alert's signature and prints it below as a `webhook ...` line",
             f"  the subscription and its delivery log: curl -s {auth} {api}/v1/webhook-endpoints",
         ]
+    if mail is not None:
+        asked = "DEMO-1003" if seeded else "<order id>"
+        lines += [
+            f"mail server (inside this process, {mail.host}:{mail.port}): the customers' email "
+            f"is written to {mail.drop.directory}/*.eml",
+            "  and printed below as an `email to ...` line (none in the customer's night: "
+            "held until 08:00 their time)",
+            f"  what {asked}'s customer was sent: "
+            f"curl -s {auth} {api}/v1/orders/{asked}/notifications",
+        ]
     lines += [f"API reference: {api}/docs", "=" * 78, ""]
     return "\n".join(lines)
 
@@ -396,16 +425,22 @@ async def demo(services: Services, out: TextIO | None = None) -> AsyncIterator[N
     sim_app = create_sim_app(speed=1.0, clock=services.clock.now)  # the clock runs fast itself
     server = _QuietServer(sim_app, _bind(settings.simulated_base_url))
     await server.start()
+    mail = settings.mail_config()
     try:
-        async with demo_receiver(  # subscribed before seeding: it hears every event
-            services.engine, settings.webhook_config(), services.clock.now(), out or sys.stdout
-        ) as receiver:
+        async with (
+            demo_smtp(
+                mail.host, mail.port, mail.security, settings.demo_mail_dir, out or sys.stdout
+            ) as mail_server,
+            demo_receiver(  # subscribed before seeding: it hears every event
+                services.engine, settings.webhook_config(), services.clock.now(), out or sys.stdout
+            ) as receiver,
+        ):
             async with unit_of_work(services.engine) as session:
                 seeded = await seed_if_empty(session, services)
                 now = services.clock.now()
                 key = await fresh_key(session, now)
             speed = float(getattr(services.clock, "speed", 1.0))
-            text = banner(settings, now, speed, key, seeded, receiver)
+            text = banner(settings, now, speed, key, seeded, receiver, mail_server)
             print(text, file=out or sys.stdout, flush=True)
             yield
     finally:
