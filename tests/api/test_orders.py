@@ -215,8 +215,16 @@ async def test_racing_identical_posts_make_one_order(database_url: str, key: str
             "body.promise.confidence",
         ),
         ({"customer": {"email": "not-an-email"}}, "body.customer.email"),
+        ({"customer": {"email": "ada@localhost"}}, "body.customer.email"),
+        ({"customer": {"email": "ada.@example.com"}}, "body.customer.email"),
+        ({"customer": {"email": "ada@example..com"}}, "body.customer.email"),
+        ({"customer": {"email": "ada@-example.com"}}, "body.customer.email"),
+        ({"customer": {"email": "ada@192.168.0.1"}}, "body.customer.email"),
+        ({"customer": {"email": "Ada <ada@example.com>"}}, "body.customer.email"),
         ({"items": [{"sku": "X", "quantity": 0}]}, "body.items.0.quantity"),
         ({"locale": "english please"}, "body.locale"),
+        ({"locale": "fr"}, "body.locale"),
+        ({"locale": "en-US"}, "body.locale"),
         ({"surprise": True}, "body.surprise"),
     ],
 )
@@ -227,6 +235,40 @@ async def test_bad_orders_are_422_naming_the_field(
         response = await client.post("/v1/orders", json=order_body(**change))
     assert_problem(response, 422, field)
     assert await rows(database_url, "SELECT id FROM orders") == []
+
+
+async def test_the_locale_is_one_the_email_speaks_and_stored_in_its_spelling(
+    database_url: str,
+) -> None:
+    async with back_office(database_url) as client:
+        spelled = await client.post("/v1/orders", json=order_body("A-1", locale="pt-br"))
+        none = await client.post("/v1/orders", json=order_body("A-2"))
+        again = await client.post("/v1/orders", json=order_body("A-1", locale="pt-br"))
+        unsupported = await client.post("/v1/orders", json=order_body("A-3", locale="de"))
+    assert spelled.status_code == 201 and spelled.json()["locale"] == "pt-BR"
+    assert again.status_code == 200  # the same order sent again
+    # none given: the order keeps none; its email is written in TRACKING_DEFAULT_LOCALE
+    assert none.status_code == 201 and none.json()["locale"] is None
+    assert_problem(unsupported, 422, "body.locale")
+    assert "supported: en, pt-BR" in unsupported.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ada@example.com",
+        "ada.lovelace+orders@mail.example.co.uk",
+        "o'brien@example.ie",
+        "joao@ação.com.br",
+    ],
+)
+async def test_plain_addresses_are_taken_as_given(database_url: str, email: str) -> None:
+    async with back_office(database_url) as client:
+        response = await client.post(
+            "/v1/orders", json=order_body(customer={"name": "Ada", "email": email})
+        )
+    assert response.status_code == 201, response.text
+    assert response.json()["customer"]["email"] == email
 
 
 async def test_an_option_that_cannot_serve_the_destination_is_refused(database_url: str) -> None:

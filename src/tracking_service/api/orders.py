@@ -9,6 +9,8 @@ key (`require_api_key`); a route's writes land in the request's one commit (`Ses
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -37,10 +39,10 @@ from tracking_service.api.tracking_schemas import (
     order_out,
     shipment_out,
 )
-from tracking_service.errors import NotFound
+from tracking_service.errors import InvalidInput, NotFound
 from tracking_service.idempotency import Answer, run_once
 from tracking_service.services import Services
-from tracking_service.tracking import queries, registration
+from tracking_service.tracking import public_text, queries, registration
 
 router = APIRouter(prefix="/v1", tags=["orders"], dependencies=[Depends(require_api_key)])
 
@@ -50,6 +52,62 @@ OrderIdPath = Annotated[
 ]
 _WRITE_ERRORS = problem_responses(400, 401, 404, 409, 413, 415, 422, 500)
 _READ_ERRORS = problem_responses(401, 404, 422, 500)
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf"^{_ATOM}(\.{_ATOM})*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def email_problem(address: str) -> str | None:
+    """What makes `address` unusable as a customer's email (None: nothing). A plain
+    `local@domain`: an ASCII local part of dot-separated atoms (no quoting, no comments, no
+    display name), and a host name with a dot (an internationalized one is read through IDNA)."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return "an email address is local-part@domain"
+    if len(local) > 64 or not _LOCAL_PART.match(local):
+        return (
+            "the part before @ must be letters, digits or !#$%&'*+/=?^_`{|}~- in dot-separated "
+            "runs (at most 64 characters)"
+        )
+    try:
+        host = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "the domain is not a host name"
+    labels = host.split(".")
+    if len(host) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return "the domain must be a host name with a dot, e.g. example.com"
+    if labels[-1].isdigit():
+        return "the domain must be a host name, not an address"
+    return None
+
+
+def checked_locale(locale: str | None) -> str | None:
+    """A supported locale in its canonical spelling (`pt-br` is `pt-BR`); None stays None
+    (the customer's email then uses `TRACKING_DEFAULT_LOCALE` when it is written).
+    `InvalidInput` on `locale` for a language the service does not speak."""
+    if locale is None:
+        return None
+    found = next((known for known in public_text.LOCALES if known.lower() == locale.lower()), None)
+    if found is None:
+        raise InvalidInput(
+            f"unsupported locale {locale!r}; supported: {', '.join(public_text.LOCALES)}",
+            field="locale",
+        )
+    return found
+
+
+def checked_order(body: OrderIn) -> registration.OrderInput:
+    """The order to register, its locale and customer email checked (`InvalidInput` naming
+    the field)."""
+    order = body.to_input()
+    email = body.customer.email if body.customer is not None else None
+    if email is not None:
+        problem = email_problem(email)
+        if problem is not None:
+            raise InvalidInput(f"not a usable email address: {problem}", field="customer.email")
+    return replace(order, locale=checked_locale(body.locale))
 
 
 def _replayed(model: type[Any], what: str) -> dict[int | str, dict[str, Any]]:
@@ -85,7 +143,9 @@ async def create_order(
     and what it rests on (ship date, zone, lanes). An option that cannot serve the
     destination, an unknown origin, option or country, a postal code that does not fit, or a
     promise whose `earliest` is after `latest` (or that lies outside `placed_at`'s date -1 day
-    .. +400 days) is a 422 naming the field.
+    .. +400 days) is a 422 naming the field; so is a `locale` the service does not speak
+    (`en`, `pt-BR`) or a `customer.email` that is not a plain `local@domain.tld` address.
+    Without `locale`, the customer's email is written in `TRACKING_DEFAULT_LOCALE`.
 
     Idempotent: 201 for a new order; 200 with the stored order when the same `order_id` comes
     again with the same values (a computed promise is kept as first stored); 409 when it comes
@@ -93,12 +153,14 @@ async def create_order(
     key and body answer the first answer again, another body is a 409.
     """
     now = services.clock.now()
+    with fields_under("body"):
+        order = checked_order(body)
 
     async def register() -> Answer:
         with fields_under("body"):
             registered = await registration.create_order(
                 session,
-                body.to_input(),
+                order,
                 estimator=services.estimator,
                 history=services.history.snapshot,
                 now=now,
