@@ -13,6 +13,13 @@ A promise the shop omits is the estimator's, at `placed_at`, for the chosen opti
 destination, stored with its basis (rules or history) and what it rests on (ship date, zone,
 lanes). The destination is always resolved by the estimator (postal code normalized,
 subdivision derived) and an option that cannot serve it is refused, given promise or not.
+
+The promise ledger keeps, with every order, what the model said when the promise was made
+(`LedgerEntry`): the instant (`placed_at`: the estimator reads the order at that instant, so
+the distribution below is of an order placed then), the quantile level it read after the
+option's recalibration (history-based promises only), its predictive distribution of the
+delivery date (also under a shop's own promise: the recalibration measures the model, not
+the shop) and the destination's zone, whose local dates the distribution is on.
 """
 
 from __future__ import annotations
@@ -37,10 +44,13 @@ from tracking_service.errors import Conflict, InvalidInput, NotFound
 from tracking_service.estimator.estimate import (
     Destination,
     EstimateInputError,
+    EstimateResult,
     Estimator,
     Item,
     OptionEstimate,
+    processing_day,
 )
+from tracking_service.estimator.history import LaneQuery
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.models.tracking import (
     Order,
@@ -48,6 +58,7 @@ from tracking_service.models.tracking import (
     Shipment,
     TrackingEventRecord,
 )
+from tracking_service.timezones import zone as time_zone
 from tracking_service.tracking.config import TrackingConfig
 from tracking_service.tracking.messages import order_messages
 from tracking_service.tracking.plan import plan_cancel
@@ -59,7 +70,13 @@ from tracking_service.tracking.state import (
     ShipmentState,
     ShipmentUpdate,
 )
-from tracking_service.tracking.store import event_row, order_state, outbox_row, shipment_state
+from tracking_service.tracking.store import (
+    destination_zone,
+    event_row,
+    order_state,
+    outbox_row,
+    shipment_state,
+)
 from tracking_service.tracking.urls import tracking_url as tracking_url
 
 _ORDERS: sa.Table = Order.__table__  # type: ignore[attr-defined]
@@ -196,13 +213,89 @@ def _detail(estimate: OptionEstimate) -> dict[str, Any]:
     }
 
 
+CDF_DIGITS = 4
+"""The stored distribution's probabilities are rounded to this many decimals: far finer than
+any level a promise is read at, and a few hundred bytes per order."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """What the model said when it made an order's promise (the `orders.promise_made_at`,
+    `promise_level`, `promise_distribution` and `dest_tz` columns): see the module docstring.
+    `level` and `distribution` are None where the history has no model for the order."""
+
+    made_at: datetime
+    level: float | None
+    distribution: Mapping[str, Any] | None
+    dest_tz: str | None
+
+    def as_columns(self) -> dict[str, Any]:
+        return {
+            "promise_made_at": self.made_at,
+            "promise_level": self.level,
+            "promise_distribution": None if self.distribution is None else dict(self.distribution),
+            "dest_tz": self.dest_tz,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedOrder:
-    """An order's values as they will be stored: origin and destination resolved, promise set."""
+    """An order's values as they will be stored: origin and destination resolved, promise set,
+    with the model's side of it for the ledger."""
 
     origin: str
     destination: DestinationInput
     promise: Promise
+    ledger: LedgerEntry
+
+
+def stored_distribution(start: date, cdf: Sequence[float]) -> dict[str, Any]:
+    """The JSON of a predictive distribution: its first date and its probabilities rounded to
+    `CDF_DIGITS`, cut after the first 1 (later days are 1)."""
+    rounded: list[float] = []
+    for p in cdf:
+        rounded.append(round(min(1.0, p), CDF_DIGITS))
+        if rounded[-1] >= 1.0:
+            break
+    return {"start": start.isoformat(), "cdf": rounded}
+
+
+def _ledger(
+    estimator: Estimator,
+    history: OptionHistories | None,
+    order: OrderInput,
+    result: EstimateResult,
+    estimate: OptionEstimate,
+) -> LedgerEntry:
+    """The model's side of the promise: the level it read (history-based promises only) and its
+    distribution of the delivery date, asked with what the estimator asked the history for the
+    window (the option's zone, the lane of origin and destination, the order's day: the local
+    order date, or the day held-back items are ready)."""
+    dest = result.destination
+    dest_tz = destination_zone(dest.country, dest.subdivision)
+    origin = estimator.rules.origin(result.origin)
+    if history is None or not history.models or origin is None:
+        return LedgerEntry(order.placed_at, None, None, dest_tz)
+    option = next(o for o in estimator.rules.shipping_options if o.code == order.option)
+    local = order.placed_at.astimezone(time_zone(origin.time_zone))
+    ready_on = max((i.available_on for i in order.items if i.available_on), default=None)
+    processing = processing_day(
+        estimator.origin_calendar(origin.id), local, option.cutoff or origin.cutoff, ready_on
+    )
+    day = processing.day if processing.reason == "items_ready" else local.date()
+    query = LaneQuery(
+        origin_country=origin.country,
+        origin_subdivision=origin.subdivision,
+        origin_postal_code=origin.postal_code,
+        dest_country=dest.country,
+        dest_subdivision=dest.subdivision,
+        dest_postal_code=dest.postal_code,
+        origin_id=origin.id,
+    )
+    found = history.promise_distribution(option.code, estimate.zone, query, day)
+    distribution = None if found is None else stored_distribution(*found)
+    level = history.level(option.code, estimate.confidence) if estimate.basis == "history" else None
+    return LedgerEntry(order.placed_at, level, distribution, dest_tz)
 
 
 def plan_order(
@@ -250,7 +343,10 @@ def plan_order(
         )
         confidence = given.confidence if given.confidence is not None else configured
         promise = Promise(given.earliest, given.latest, confidence, "given", _detail(estimate))
-    return PlannedOrder(result.origin, resolved, promise)
+    ledger = _ledger(estimator, history, order, result, estimate)
+    if given is not None:
+        ledger = replace(ledger, level=None)  # the shop's dates: no level of the model's
+    return PlannedOrder(result.origin, resolved, promise, ledger)
 
 
 def _check_given(given: PromiseInput, placed_at: datetime) -> None:
@@ -290,6 +386,7 @@ def _order_values(order: OrderInput, planned: PlannedOrder) -> dict[str, Any]:
         "promise_confidence": planned.promise.confidence,
         "promise_basis": planned.promise.basis,
         "promise_detail": dict(planned.promise.detail),
+        **planned.ledger.as_columns(),
     }
 
 
