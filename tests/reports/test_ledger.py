@@ -162,3 +162,11 @@ async def test_an_order_registered_through_the_back_office(engine: AsyncEngine) 
     assert row.basis == "rules" and row.confidence == 0.85  # the rules' standard option
     assert row.order_date == date(2025, 11, 10) and row.latest > row.order_date
     assert row.delivered_on is None and row.outcome == "late"  # nothing came by 1 Dec
+
+
+async def test_the_ends_of_the_calendar(engine: AsyncEngine) -> None:
+    async with unit_of_work(engine) as session:
+        await add_order(session, "A-1", utc(3, 15), latest=date(2025, 11, 7))
+    assert await load(engine, date.min, date.min) == []
+    assert await load(engine, date.max, date.max) == []
+    assert [r.order_id for r in await load(engine, date.min, date.max)] == ["A-1"]

@@ -231,8 +231,10 @@ _SHIPMENT_COLUMNS = (
 def _placed_between(start: date, end: date) -> sa.ColumnElement[bool]:
     """Orders that may have been placed on a local date in [start, end] anywhere on earth
     (zones lie within a day of UTC); the exact local date is checked on each row."""
-    low = datetime.combine(start - timedelta(days=1), time(), UTC)
-    high = datetime.combine(end + timedelta(days=2), time(), UTC)
+    first = max(start, date.min + timedelta(days=1))  # the ends of the calendar: no overflow
+    last = min(end, date.max - timedelta(days=2))
+    low = datetime.combine(first - timedelta(days=1), time(), UTC)
+    high = datetime.combine(last + timedelta(days=2), time(), UTC)
     return sa.and_(
         _O.c.placed_at >= low,
         _O.c.placed_at < high,
