@@ -153,11 +153,13 @@ def test_html_is_escaped_and_the_text_part_is_not() -> None:
     assert '<script>alert("x")</script> & Co' in r.text and "<b>1</b>" in r.text
 
 
-def test_a_link_that_is_not_http_or_a_payload_without_one_is_refused() -> None:
+def test_a_payload_without_a_usable_link_or_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="tracking_url"):
         email("shipped", tracking_url="javascript:alert(1)")
     with pytest.raises(ValueError, match="tracking_url"):
         email("shipped", tracking_url=None)
+    with pytest.raises(ValueError, match="occurred_at"):
+        email("shipped", occurred_at=None)
     with pytest.raises(ValueError, match="kind"):
         render("birthday", payload(), "en", shop_name="Acme", shop_color="#000000")
 

@@ -273,13 +273,14 @@ class _Words:
 
 
 def _today(payload: Mapping[str, Any]) -> date:
+    """The destination's date when the event happened (the payload's `occurred_at`)."""
     raw = payload.get("occurred_at")
     try:
         at = datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
-        at = datetime.now(UTC)
+        raise ValueError("payload has no aware occurred_at instant")
     tz = payload.get("dest_tz")
     where: tzinfo = (zone_or_none(tz) if isinstance(tz, str) and tz else None) or UTC
     return at.astimezone(where).date()
@@ -448,7 +449,7 @@ def render(
 ) -> Rendered:
     """The email of `kind` for `payload` (plan.PAYLOAD_KEYS) in `locale` (`en`, `pt-BR`;
     `pt`, `en-US`... read as the nearest; others: English). Raises ValueError for an unknown
-    kind or a payload without an order id or an http(s) tracking link."""
+    kind or a payload without an order id, an http(s) tracking link or its instant."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     if not payload.get("order_id"):
