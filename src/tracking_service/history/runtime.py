@@ -18,6 +18,13 @@ it knows of them grows with time alone (a parcel not delivered after three days 
 after one), so while any order is open the fingerprint also holds the clock's hour: the model
 is rebuilt at least once an hour of the service's clock, even when no row changed.
 
+With `recalibrate` (`TRACKING_RECALIBRATE`) the refresh also reads the outcomes of the promises
+made in the recalibration window (`tracking.ledger_outcomes`, in the same unit of work) and
+each option's level is recalibrated from them at the build instant (`build_option_histories(
+promises=...)`); the levels are logged with each rebuild. They change with new orders and
+deliveries (counted by the fingerprint) and with time alone (open promises age, old ones leave
+the window), so while a promise was made in the window the fingerprint holds the hour too.
+
 `tracking-service import-history` runs in another process: the service picks its rows up on
 its next refresh (or at once with `POST /v1/history/refresh`).
 """
@@ -29,13 +36,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tracking_service.db import unit_of_work
-from tracking_service.estimator.history import HistoryConfig
+from tracking_service.estimator.history import HistoryConfig, PromiseOutcome, RecalibrationConfig
 from tracking_service.estimator.option_history import (
     OptionHistories,
     build_option_histories,
@@ -53,6 +60,7 @@ from tracking_service.tracking.feedback import (
     as_in_flight_all,
     load_open_parcels,
 )
+from tracking_service.tracking.ledger_outcomes import load_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +74,14 @@ class TableState:
     seen; records are only ever added.)
 
     `tracking` (None while there is no order): of orders, the count, highest id, cancelled and
-    open ones, and those over; of shipments, the count, highest id, cancelled, handed over and
-    delivered ones, the latest hand-off, and those over. Every change that moves a parcel into,
-    through or out of flight changes one of them. (A hand-off instant corrected to another that
-    is not the latest is seen with the next change, or a forced refresh.)
+    open ones, those over and the newest promise's instant; of shipments, the count, highest
+    id, cancelled, handed over and delivered ones, the latest hand-off, and those over. Every
+    change that moves a parcel into, through or out of flight changes one of them, and so does
+    every new promise and delivery. (A hand-off instant corrected to another that is not the
+    latest is seen with the next change, or a forced refresh.)
 
-    `hour`: the clock's hour while an order is open (parcels in flight age with time alone).
+    `hour`: the clock's hour while an order is open (parcels in flight age with time alone),
+    or, when the level is recalibrated, while a promise was made in its window.
     """
 
     rows: int
@@ -88,8 +98,11 @@ def _counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-async def table_state(session: AsyncSession, now: datetime | None = None) -> TableState:
-    """The fingerprint (see `TableState`); `hour` only when `now` is given."""
+async def table_state(
+    session: AsyncSession, now: datetime | None = None, promise_window: timedelta | None = None
+) -> TableState:
+    """The fingerprint (see `TableState`); `hour` only when `now` is given. `promise_window`:
+    the recalibration's window (None: no recalibration)."""
     conn = await session.connection()
     query = sa.select(sa.func.count(), sa.func.max(_TABLE.c.id)).select_from(_TABLE)
     rows, max_id = (await conn.execute(query)).one()
@@ -104,6 +117,7 @@ async def table_state(session: AsyncSession, now: datetime | None = None) -> Tab
                 sa.func.count(o.cancelled_at),
                 _counted(sa.and_(o.cancelled_at.is_(None), sa.not_(over))),
                 _counted(over),
+                sa.func.max(o.promise_made_at),
             ).select_from(_ORDERS)
         )
     ).one()
@@ -124,8 +138,15 @@ async def table_state(session: AsyncSession, now: datetime | None = None) -> Tab
         )
     ).one()
     open_orders = int(orders[3])
+    newest_promise: datetime | None = orders[5]
+    recent = (
+        promise_window is not None
+        and now is not None
+        and newest_promise is not None
+        and newest_promise > now - promise_window
+    )
     hour = None
-    if open_orders and now is not None:
+    if (open_orders or recent) and now is not None:
         hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     tracking = (*(_plain(x) for x in orders), *(_plain(x) for x in shipments))
     return replace(state, tracking=tracking, hour=hour)
@@ -148,6 +169,23 @@ class RefreshResult:
     snapshot: OptionHistories
 
 
+def recalibrated_levels(rules: Rules, snapshot: OptionHistories) -> str:
+    """Each option with history, in words: the level read for its configured confidence after
+    recalibration, and the promises (delivered of them) it was learned from."""
+    parts = []
+    for option in rules.shipping_options:
+        summary = snapshot.options.get(option.code)
+        if summary is None:
+            continue
+        r = summary.recalibration
+        level = snapshot.level(option.code, option.confidence)
+        parts.append(
+            f"{option.code} {option.confidence:g} -> {level:.3f} "
+            f"({r.promises} promises, {r.delivered} delivered)"
+        )
+    return ", ".join(parts) or "no option with history"
+
+
 class HistoryRuntime:
     """Holds the current snapshot and rebuilds it when the table changed (one at a time)."""
 
@@ -159,10 +197,15 @@ class HistoryRuntime:
         *,
         config: HistoryConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recalibrate: bool = False,
+        recalibration: RecalibrationConfig | None = None,
     ) -> None:
+        """`recalibrate`: recalibrate each option's level from the outcomes of its recent
+        promises (with `recalibration`, the estimator's default configuration when None)."""
         self.engine = engine
         self.rules = rules
         self.config = config
+        self.recalibration = (recalibration or RecalibrationConfig()) if recalibrate else None
         self._publish = publish
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -178,15 +221,21 @@ class HistoryRuntime:
             if self._closed:  # a job that fired while the app was stopping
                 return RefreshResult(False, self.state or TableState(0, None), 0.0, self.snapshot)
             now = self._clock()
+            window = self._promise_window()
             async with unit_of_work(self.engine) as session:
-                state = await table_state(session, now)
+                state = await table_state(session, now, window)
                 if state == self.state and not force:
                     return RefreshResult(False, state, time.perf_counter() - started, self.snapshot)
                 records = await load_deliveries(session)
                 tracked = (
                     await load_open_parcels(session, now) if state.tracking is not None else []
                 )
-            snapshot = await asyncio.to_thread(self._build, records, tracked, now)
+                promises = (
+                    await load_outcomes(session, now, window)
+                    if window is not None and state.tracking is not None
+                    else []
+                )
+            snapshot = await asyncio.to_thread(self._build, records, tracked, promises, now)
             self.snapshot, self.state = snapshot, state
             self.builds += 1
             if self._publish is not None:
@@ -199,15 +248,32 @@ class HistoryRuntime:
                 {code: s.records for code, s in snapshot.options.items()} or "none",
                 seconds,
             )
+            if self.recalibration is not None:
+                log.info("recalibrated levels: %s", recalibrated_levels(self.rules, snapshot))
             return RefreshResult(True, state, seconds, snapshot)
 
+    def _promise_window(self) -> timedelta | None:
+        if self.recalibration is None:
+            return None
+        return timedelta(days=self.recalibration.window_days)
+
     def _build(
-        self, records: list[Delivery], tracked: list[TrackedParcel], now: datetime
+        self,
+        records: list[Delivery],
+        tracked: list[TrackedParcel],
+        promises: list[PromiseOutcome],
+        now: datetime,
     ) -> OptionHistories:
         """The CPU part of a refresh, in a worker thread."""
         in_flight = as_in_flight_all(self.rules, tracked)
         return build_option_histories(
-            self.rules, records, in_flight=in_flight, now=now, config=self.config
+            self.rules,
+            records,
+            in_flight=in_flight,
+            now=now,
+            config=self.config,
+            promises=promises,
+            recalibration=self.recalibration,
         )
 
     async def close(self) -> None:
