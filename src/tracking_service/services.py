@@ -13,9 +13,11 @@ Two kinds of scheduled work differ in where they must run:
 - process upkeep keeps this process's own in-memory state fresh (the delivery-history snapshot
   the estimate route serves): it runs in every process that holds such state, so each of N API
   processes refreshes its own snapshot;
-- shared jobs act on the shared database and carriers (carrier polling, webhooks: the tracking
-  pipeline adds them to `SHARED_JOBS`): they run only where `run_jobs` is true (one `serve`
-  process, or the `worker` beside `serve --workers N`), never N times.
+- shared jobs act on the shared database and carriers (carrier polling, webhooks, customer
+  email: each adds itself to `SHARED_JOBS`): they run only where `run_jobs` is true (one
+  `serve` process, or the `worker` beside `serve --workers N`), never N times. Before they
+  start, the process that runs them places the customer-email cursor at the outbox's end when
+  email was never on (`notifications.jobs.start`), so nothing old is mailed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tracking_service.estimator.estimate import Estimator
 from tracking_service.estimator.rules import load_rules
 from tracking_service.history.runtime import HistoryRuntime
 from tracking_service.migrate import upgrade_if_behind
+from tracking_service.notifications import jobs as mail_jobs
 from tracking_service.scheduler import add_history_refresh, create_scheduler
 from tracking_service.settings import Settings
 from tracking_service.tracking.jobs import add_tracking_jobs
@@ -71,6 +74,7 @@ SHARED_JOBS: list[SharedJob] = []
 """The jobs that run once per deployment, only where `run_jobs` is true."""
 SHARED_JOBS.append(add_tracking_jobs)
 SHARED_JOBS.append(add_webhook_jobs)
+SHARED_JOBS.append(mail_jobs.add_mail_jobs)
 
 
 def _scheduler(services: Services, *, run_jobs: bool) -> AsyncIOScheduler | None:
@@ -130,6 +134,8 @@ async def open_services(
             carrier_calls=carrier_calls,
             carrier_gate=carrier_gate,
         )
+        if run_jobs:
+            await mail_jobs.start(services)
         services.scheduler = _scheduler(services, run_jobs=run_jobs)
         if services.scheduler is not None:
             services.scheduler.start()
