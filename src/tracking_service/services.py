@@ -108,7 +108,9 @@ async def open_services(
         stack.push_async_callback(engine.dispose)
         await upgrade_if_behind(engine)
         clock = clock or await open_clock(engine, settings.clock_speed, settings.clock_anchor)
-        history = HistoryRuntime(engine, estimator.rules, clock=clock.now)
+        history = HistoryRuntime(
+            engine, estimator.rules, clock=clock.now, recalibrate=settings.recalibrate
+        )
         stack.push_async_callback(history.close)
         await history.refresh_logged()
         carrier_calls, carrier_gate = SqlCallRecorder(engine), SqlCallGate(engine)

@@ -10,11 +10,14 @@ import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from history_helpers import sp_history
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracking_service.app import create_app
+from tracking_service.clock import FixedClock
 from tracking_service.db import unit_of_work
 from tracking_service.estimator.estimate import Destination, Estimator
 from tracking_service.estimator.history import RecalibrationConfig
@@ -22,7 +25,7 @@ from tracking_service.estimator.rules import load_rules
 from tracking_service.history import store as history_store
 from tracking_service.history.runtime import HistoryRuntime, table_state
 from tracking_service.models import Order, Shipment
-from tracking_service.settings import bundled_rules_path
+from tracking_service.settings import Settings, bundled_rules_path
 from tracking_service.tracking.registration import (
     DestinationInput,
     OrderInput,
@@ -133,3 +136,43 @@ async def test_promises_in_the_window_keep_the_hour_in_the_fingerprint(
     assert in_window.hour == NOW.replace(minute=0)
     assert without.hour is None  # no recalibration: closed orders do not age
     assert later.hour is None  # the window passed every promise by
+
+
+async def latest_served(database_url: str, *, recalibrate: bool) -> str:
+    """POST /v1/estimates on an app (its lifespan builds the history at NOW): the standard
+    option's latest date asked at 0.8 for an order at NOW."""
+    settings = Settings(
+        database_url=database_url,
+        rules_file=bundled_rules_path("br_shop.toml"),
+        history_refresh_seconds=0,
+        recalibrate=recalibrate,
+    )
+    app = create_app(settings, clock=FixedClock(NOW))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post(
+                "/v1/estimates",
+                json={
+                    "destination": {"country": "BR", "postal_code": "20040-020"},
+                    "order_time": NOW.isoformat(),
+                    "options": ["standard"],
+                    "confidence": 0.8,
+                },
+            )
+    assert response.status_code == 200, response.text
+    (standard,) = response.json()["estimates"]
+    assert (standard["basis"], standard["confidence"]) == ("history", 0.8)
+    return str(standard["latest"])
+
+
+async def test_the_setting_recalibrates_the_served_window(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await history(engine)
+    runtime = HistoryRuntime(engine, BR.rules, clock=lambda: NOW)
+    await runtime.refresh()
+    await register_late_promises(engine, runtime, 240)
+    assert await latest_served(database_url, recalibrate=True) > await latest_served(
+        database_url, recalibrate=False
+    )
