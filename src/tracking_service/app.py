@@ -25,6 +25,7 @@ from tracking_service.api import carriers as carriers_api
 from tracking_service.api import estimates, health, orders, shipments
 from tracking_service.api import history as history_api
 from tracking_service.api import metrics as metrics_api
+from tracking_service.api import notifications as notifications_api
 from tracking_service.api import reports as reports_api
 from tracking_service.api import tracking_page as tracking_page_api
 from tracking_service.api import webhook_endpoints as webhook_endpoints_api
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(shipments.router)
     app.include_router(carriers_api.router)
     app.include_router(webhook_endpoints_api.router)
+    app.include_router(notifications_api.router)
     app.include_router(reports_api.router)  # the promise report: JSON and page
     tracking_page_api.install(app, settings)  # /t/{token} and /v1/tracking/{token}
     return app
