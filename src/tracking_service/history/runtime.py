@@ -171,7 +171,7 @@ class RefreshResult:
 
 def recalibrated_levels(rules: Rules, snapshot: OptionHistories) -> str:
     """Each option with history, in words: the level read for its configured confidence after
-    recalibration, and the promises (delivered of them) it was learned from."""
+    recalibration, and the promises (delivered of them) it was learned from ("": none)."""
     parts = []
     for option in rules.shipping_options:
         summary = snapshot.options.get(option.code)
@@ -183,7 +183,7 @@ def recalibrated_levels(rules: Rules, snapshot: OptionHistories) -> str:
             f"{option.code} {option.confidence:g} -> {level:.3f} "
             f"({r.promises} promises, {r.delivered} delivered)"
         )
-    return ", ".join(parts) or "no option with history"
+    return ", ".join(parts)
 
 
 class HistoryRuntime:
@@ -248,8 +248,9 @@ class HistoryRuntime:
                 {code: s.records for code, s in snapshot.options.items()} or "none",
                 seconds,
             )
-            if self.recalibration is not None:
-                log.info("recalibrated levels: %s", recalibrated_levels(self.rules, snapshot))
+            levels = recalibrated_levels(self.rules, snapshot) if self.recalibration else ""
+            if levels:
+                log.info("recalibrated levels: %s", levels)
             return RefreshResult(True, state, seconds, snapshot)
 
     def _promise_window(self) -> timedelta | None:
