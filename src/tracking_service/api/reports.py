@@ -21,7 +21,7 @@ import asyncio
 import binascii
 import secrets
 from base64 import b64decode
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -48,17 +48,15 @@ from tracking_service.api.deps import (
 )
 from tracking_service.api.problems import ProblemError, invalid_field, problem_responses
 from tracking_service.clock import Clock
+from tracking_service.errors import InvalidInput
 from tracking_service.estimator.estimate import Estimator
 from tracking_service.reports.figures import GroupBy, PromiseReport, build_report
 from tracking_service.reports.ledger import load_ledger
 from tracking_service.reports.page import CSS_HASH, render_page
-from tracking_service.timezones import zone
+from tracking_service.reports.period import home_today, report_range
 
 router = APIRouter(tags=["reports"])
 
-DEFAULT_DAYS = 90
-MAX_DAYS = 731
-"""The longest range a report covers (two years): its orders are read into memory."""
 REALM = "Promise report"
 
 HTML_HEADERS = {
@@ -169,35 +167,6 @@ GroupByQuery = Annotated[
 ]
 
 
-def _shift(day: date, days: int) -> date:
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return date.max if days > 0 else date.min
-
-
-def _range(
-    start: date | None, end: date | None, estimator: Estimator, clock: Clock
-) -> tuple[date, date]:
-    """[from, to] with their defaults; 422 naming the field for a range that is backwards or
-    longer than MAX_DAYS."""
-    if end is None:
-        home = estimator.rules.origins[0].time_zone  # the default origin's calendar
-        end = clock.now().astimezone(zone(home)).date()
-        if start is not None and start > end:
-            end = start
-    if start is None:
-        start = _shift(end, -(DEFAULT_DAYS - 1))
-    if end < start:
-        raise invalid_field("query.to", f"to ({end}) is before from ({start})")
-    if (end - start).days + 1 > MAX_DAYS:
-        raise invalid_field(
-            "query.from",
-            f"a report covers at most {MAX_DAYS} days; this range has {(end - start).days + 1}",
-        )
-    return start, end
-
-
 async def _report(
     session: AsyncSession,
     estimator: Estimator,
@@ -206,8 +175,11 @@ async def _report(
     end: date | None,
     group_by: str,
 ) -> PromiseReport:
-    first, last = _range(start, end, estimator, clock)
     now = clock.now()
+    try:
+        first, last = report_range(start, end, home_today(estimator.rules, now))
+    except InvalidInput as exc:
+        raise invalid_field(f"query.{exc.field}", exc.message) from None
     zones = {o.id: o.time_zone for o in estimator.rules.origins}
     rows = await load_ledger(session, first, last, now=now, origin_zones=zones)
     return await asyncio.to_thread(

@@ -1,14 +1,15 @@
 """The `tracking-service` command line: one Typer app, its commands grouped by area.
 
-`serve` (serve, worker, migrate), `rules` (check-rules), `history` (import-history, backtest)
-and `carriers` (track, detect, sim-carrier, sim-label); `common` holds what they share.
+`serve` (serve, worker, migrate), `rules` (check-rules), `history` (import-history, backtest),
+`carriers` (track, detect, sim-carrier, sim-label) and `reports` (report promises); `common`
+holds what they share.
 """
 
 from __future__ import annotations
 
 import typer
 
-from tracking_service.cli import api_keys, carriers, history, rules, serve, tracking
+from tracking_service.cli import api_keys, carriers, history, reports, rules, serve, tracking
 
 app = typer.Typer(
     help="Delivery promises, order tracking and delay warnings. "
@@ -32,6 +33,7 @@ app.command()(tracking.poll)
 app.command("create-api-key")(api_keys.create_api_key)
 app.command("list-api-keys")(api_keys.list_api_keys)
 app.command("revoke-api-key")(api_keys.revoke_api_key)
+app.add_typer(reports.app, name="report")
 
 
 def main() -> None:
