@@ -100,8 +100,10 @@ _basic = _ReportPassword(
 
 
 def _challenge(detail: str, *, password_set: bool) -> ProblemError:
-    schemes = f'Basic realm="{REALM}", charset="UTF-8", Bearer' if password_set else "Bearer"
-    return ProblemError(401, detail, kind="unauthorized", headers={"WWW-Authenticate": schemes})
+    """A 401 whose challenge a browser answers by asking for the password, when there is one
+    (browsers do not read a second challenge in the same header, so Bearer is left out)."""
+    scheme = f'Basic realm="{REALM}", charset="UTF-8"' if password_set else "Bearer"
+    return ProblemError(401, detail, kind="unauthorized", headers={"WWW-Authenticate": scheme})
 
 
 async def require_report_viewer(

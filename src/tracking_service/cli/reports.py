@@ -67,6 +67,10 @@ async def _clock(engine: AsyncEngine, settings: Settings) -> Clock:
     return ScaledClock(row.speed, row.real_at, row.simulated_at)
 
 
+def _orders(n: int) -> str:
+    return f"{n} order" if n == 1 else f"{n} orders"
+
+
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
@@ -84,7 +88,7 @@ def _table(report: PromiseReport) -> None:
     say(
         f"Kept on time: {pct(share.value)} of {total.resolved} resolved"
         + (f" (90% interval {span})" if span else "")
-        + f", stated {pct(total.stated_confidence)}; {total.orders} orders, "
+        + f", stated {pct(total.stated_confidence)}; {_orders(total.orders)}, "
         f"{total.late} late, {total.open} open"
     )
     say(verdict(total).text)
@@ -203,7 +207,7 @@ def promises(
             html.write_text(render_page(report, form=False), encoding="utf-8")
         except OSError as exc:
             raise fail(f"--html: cannot write {html}: {exc.strerror or exc}") from None
-        say(f"wrote {html}: {report.total.orders} orders placed {report.start} to {report.end}")
+        say(f"wrote {html}: {_orders(report.total.orders)} placed {report.start} to {report.end}")
     else:
         _table(report)
 
