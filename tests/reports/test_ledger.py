@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracking_service.carriers.base import (
+    DeliveryWindow,
+    Location,
+    TrackingEvent,
+    TrackingResult,
+)
+from tracking_service.carriers.status import Status
 from tracking_service.db import unit_of_work
 from tracking_service.reports.ledger import LaneBasis, LedgerRow, Revision, load_ledger
+from tracking_service.tracking import store
+from tracking_service.tracking.config import TrackingConfig
 
 from .seed import ORIGIN_ZONES, Parcel, add_history, add_order, add_registered
 
@@ -170,3 +179,52 @@ async def test_the_ends_of_the_calendar(engine: AsyncEngine) -> None:
     assert await load(engine, date.min, date.min) == []
     assert await load(engine, date.max, date.max) == []
     assert [r.order_id for r in await load(engine, date.min, date.max)] == ["A-1"]
+
+
+async def test_an_order_followed_by_the_pipeline(engine: AsyncEngine) -> None:
+    """Registered, handed to the carrier and delivered as the worker's store applies the
+    carrier's answers: the ledger reads the hand-off, the re-estimates the store wrote and the
+    delivery on the destination's calendar."""
+    number = "9400111206206406260787"
+    async with unit_of_work(engine) as session:
+        order = await add_registered(session, "P-1", utc(10, 15), number)
+    assert order.id is not None
+    placed_latest = order.promise_latest
+    newark = Location("Newark", "NJ", "07102", "US")
+    answers = [
+        (utc(11, 22), Status.IN_TRANSIT, None),  # with the carrier's own date: 13-14 Nov
+        # delivered at 05:00 UTC: still the evening before in San Francisco
+        (utc(14, 5), Status.DELIVERED, utc(14, 5)),
+    ]
+    events: list[TrackingEvent] = []
+    for i, (when, status, delivered_at) in enumerate(answers):
+        events.append(TrackingEvent(when, status, f"X{i}", f"scan {i}", newark, f"k{i}"))
+        async with unit_of_work(engine) as session:
+            shipment_id = await store.shipment_id_for(session, "usps", number)
+            assert shipment_id is not None
+            result = TrackingResult(
+                carrier="usps",
+                tracking_number=number,
+                status=status,
+                raw_status_code=f"X{i}",
+                raw_status_description=f"scan {i}",
+                events=tuple(events),
+                estimated_delivery=DeliveryWindow(date(2025, 11, 13), date(2025, 11, 14)),
+                delivered_at=delivered_at,
+            )
+            await store.apply_outcome(
+                session,
+                shipment_id,
+                result,
+                now=when + timedelta(minutes=5),
+                config=TrackingConfig(),
+                base_url="http://127.0.0.1:8000",
+            )
+    [row] = await load(engine)
+    assert row.handed_off_at == utc(11, 22)
+    assert row.delivered_on == date(2025, 11, 13)
+    assert row.latest == placed_latest
+    assert row.outcome == ("on_time" if date(2025, 11, 13) <= placed_latest else "late")
+    # the re-estimate the store wrote when the carrier gave its date at the hand-off
+    assert [(r.latest, r.source) for r in row.revisions] == [(date(2025, 11, 14), "carrier")]
+    assert row.revisions[0].at >= utc(11, 22)
