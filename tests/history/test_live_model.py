@@ -4,7 +4,6 @@ of the same parcels stopped at that instant (both backends)."""
 
 from __future__ import annotations
 
-import heapq
 import random
 import secrets
 from dataclasses import dataclass, replace
@@ -17,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tracking_service.db import unit_of_work
 from tracking_service.estimator.history import (
     HistoryConfig,
-    InFlight,
     LaneHistory,
     LaneQuery,
     RulesPrior,
 )
+from tracking_service.estimator.history.feed import ModelFeed, day_start
 from tracking_service.estimator.option_history import (
     ParcelInFlight,
     build_option_histories,
@@ -177,29 +176,18 @@ async def tables_at(engine: AsyncEngine, truths: list[Truth]) -> list[Delivery]:
 def replayed_until(inputs: list[Delivery], now: datetime, config: HistoryConfig) -> LaneHistory:
     """The backtest's replay (`estimator.backtest.replay`) of `inputs`, stopped at `now`: every
     parcel in flight from its order, handed over, then delivered; events in time order, order
-    before hand-off before delivery at one instant. With the option's calendars and prior for
-    the zone, as the service's model of that zone has."""
+    before hand-off before delivery at one instant (`ModelFeed`, which also measures the
+    drift at the start of `now`'s UTC day). With the option's calendars and prior for the
+    zone, as the service's model of that zone has."""
     calendars = option_calendars(RULES, OPTION, date(2023, 1, 1), date(2026, 12, 31))
     transit = next(t for t in OPTION.transit if t.zone == ZONE)
     handling = ORIGIN.handling_days if OPTION.handling_days is None else OPTION.handling_days
     prior = RulesPrior(handling, handling, transit.min, transit.max)
     lanes = LaneHistory(config, calendars, prior=prior)
-    records = {d.key: d for d in inputs}
-    events: list[tuple[datetime, int, int, str]] = []
-    seq = 0
-    for key, d in records.items():
-        events.append((d.order_time, 0, seq, key))
-        if d.handoff_time is not None:
-            events.append((d.handoff_time, 1, seq + 1, key))
-        events.append((d.delivered_at, 2, seq + 2, key))
-        seq += 3
-    heapq.heapify(events)
-    while events and events[0][0] < now:
-        _, kind, _, key = heapq.heappop(events)
-        if kind == 2:
-            lanes.add(records[key])
-        elif config.censoring:
-            lanes.add_in_flight(InFlight.of(records[key], handed_off=kind == 1))
+    feed = ModelFeed(lanes, measure_from=day_start(now))  # the replay's own feed
+    for d in {d.key: d for d in inputs}.values():
+        feed.add_record(d)
+    feed.advance(now)
     return lanes
 
 

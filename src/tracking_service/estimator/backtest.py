@@ -43,7 +43,6 @@ from tracking_service.estimator.history import (
     Drift,
     HistoryConfig,
     HistoryWindow,
-    InFlight,
     LaneHistory,
     LaneQuery,
     LevelCorrector,
@@ -51,6 +50,7 @@ from tracking_service.estimator.history import (
     ship_days,
     window_from,
 )
+from tracking_service.estimator.history.feed import HANDOFF, LAST, ORDER, ModelFeed, day_start
 from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.reestimate import reestimate
 
@@ -181,9 +181,10 @@ def inputs_fed(inputs: str) -> tuple[str, ...]:
     return ("delivered records", "orders in flight", "hand-offs in flight")
 
 
-# event kinds, in the order they run at the same instant: an order placed at the very instant
-# of a delivery does not see it (strictly before), nor a deadline passing at that instant
-_ORDER, _HANDOFF, _DELIVERY, _DEADLINE = 0, 1, 2, 3
+# the replay's own events run after the feed's at the same instant: an estimate at an order
+# after that order's own event (an order placed at the very instant of a delivery does not see
+# it), a deadline after every event at its instant
+_DEADLINE = 4
 
 
 def replay(
@@ -225,11 +226,28 @@ def replay(
         lvl: LevelCorrector(target=lvl, step=corr.step if corr.enabled else 0.0, bound=corr.bound)
         for lvl in levels
     }
-
     orders: dict[str, _Order] = {}
+
+    def resolve(order: _Order, lvl: float, on_time: bool) -> None:
+        promise = order.promises[lvl]
+        if not promise.resolved:
+            promise.resolved = True
+            correctors[lvl].record(on_time)
+
+    def delivered(d: Delivery, at: datetime) -> None:
+        order = orders.get(d.key)
+        if order is not None and corr.feedback == "as_known":
+            for level, promise in order.promises.items():
+                if at < promise.deadline:
+                    resolve(order, level, True)
+
+    # the model learns through the service's own feed; this replay's events are its promises:
+    # an estimate at each order (after the order's own event), a re-estimate at each hand-off,
+    # and each promise's deadline (after every event at that instant)
+    feed = ModelFeed(lanes, measure_from=day_start(warm_from), on_delivery=delivered)
     events: list[tuple[datetime, int, int, str, float]] = []
-    seq = 0
     for key, d in records.items():
+        seq = feed.add_record(d)
         reported = key in evaluated
         if reported or warm_from <= d.order_time < first_order:
             orders[key] = _Order(
@@ -239,53 +257,35 @@ def replay(
                 delivered_day=_local_date(d.delivered_at, d.dest_tz),
                 reported=reported,
             )
-        # every parcel is in flight from its order, handed over, then delivered
-        events.append((d.order_time, _ORDER, seq, key, 0.0))
-        if d.handoff_time is not None:
-            events.append((d.handoff_time, _HANDOFF, seq + 1, key, 0.0))
-        events.append((d.delivered_at, _DELIVERY, seq + 2, key, 0.0))
-        seq += 3
+            events.append((d.order_time, ORDER, seq, key, 0.0))
+            if reported and d.handoff_time is not None:
+                events.append((d.handoff_time, HANDOFF, seq + 1, key, 0.0))
     heapq.heapify(events)
+    seq = 3 * len(records)
 
     total = len(evaluated)
     done = 0
     estimates = 0
     main = round(config.confidence, 4)
-
-    def resolve(order: _Order, lvl: float, on_time: bool) -> None:
-        promise = order.promises[lvl]
-        if not promise.resolved:
-            promise.resolved = True
-            correctors[lvl].record(on_time)
+    # with delivered records only the model speaks as of its newest delivery, as the
+    # service's does without parcels in flight
+    live = model.censoring
 
     while events:
-        at, kind, _, key, lvl = heapq.heappop(events)
-        if kind == _DELIVERY:
-            lanes.add(records[key])
-            order = orders.get(key)
-            if order is not None and corr.feedback == "as_known":
-                for level, promise in order.promises.items():
-                    if at < promise.deadline:
-                        resolve(order, level, True)
-            continue
-        if kind != _DEADLINE and model.censoring:
-            d = records[key]
-            lanes.add_in_flight(InFlight.of(d, handed_off=kind == _HANDOFF))
-        order = orders.get(key)
-        if order is None:
-            continue
+        at, kind, event_seq, key, lvl = heapq.heappop(events)
+        feed.advance(at, min(kind, LAST), event_seq if kind != _DEADLINE else -1)
+        order = orders[key]
         d = order.delivery
         if kind == _DEADLINE:
             on_time = d.delivered_at < order.promises[lvl].deadline
             if corr.feedback == "at_deadline" or not on_time:
                 resolve(order, lvl, on_time)
             continue
+        as_of = at if live else (feed.newest_delivery or at)
         q = order.query
-        if kind == _HANDOFF:
+        if kind == HANDOFF:
             assert d.handoff_time is not None
-            if not order.reported:
-                continue
-            blend = lanes.blend(q, at)
+            blend = lanes.blend(q, as_of)
             if blend is None:
                 continue
             order.handoff = reestimate(
@@ -302,14 +302,14 @@ def replay(
             assert order.handoff is not None  # only a later scan can leave no chance
             continue
         # an order: one promise per level, each with its own correction
-        blend = lanes.blend(q, at)
+        blend = lanes.blend(q, as_of)
         if order.reported:
             done += 1
             if progress is not None:
                 progress(done, total)
         if blend is None:
             continue
-        order.drift = lanes.drift(at)
+        order.drift = lanes.drift(as_of)
         origin = calendars.origin(q.origin_country, q.origin_subdivision)
         dest = calendars.destination(q.dest_country, q.dest_subdivision)
         ship = ship_days(blend, order.order_day, origin, dest)

@@ -22,9 +22,11 @@ service builds one off the request path (`history_runtime`) and the estimator on
 * When. On delivered records alone the model is frozen as of the newest delivery in the data
   (not the wall clock), so recency weights are relative to the history's own end: an old file
   imported for a demo still speaks. With parcels in flight the data is live (what is known not
-  to have arrived is known as of `now`): every record and parcel is fed in the replay's time
-  order (order, hand-off, delivery) and the model is frozen at `now`, so a window is exactly
-  the one the backtest's replay states for an order at `now` with the same information.
+  to have arrived is known as of `now`) and the model is frozen at `now`. Either way it learns
+  through the backtest's replay's own feed (`history.feed.ModelFeed`: time order, order before
+  hand-off before delivery; the drift of a UTC day measured at its start), so a window is
+  exactly the one the replay states at that instant with the same information
+  (tests/estimator/test_one_model.py).
 * The level correction (`LevelCorrector`), when the backtest's default `CorrectionConfig`
   enables it, is warmed by replaying the promises of the orders of the last `WARMUP_DAYS` of
   the option's records with the backtest's own replay; its shift at the option's configured
@@ -41,7 +43,6 @@ service builds one off the request path (`history_runtime`) and the estimator on
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -75,6 +76,7 @@ from tracking_service.estimator.history import (
     recalibrate,
     transit_chain,
 )
+from tracking_service.estimator.history.feed import ModelFeed, day_start
 from tracking_service.estimator.lru import Lru
 from tracking_service.estimator.postal import subdivisions_of
 from tracking_service.estimator.records import Delivery
@@ -366,44 +368,6 @@ def _in_flight_at(p: ParcelInFlight, now: datetime) -> ParcelInFlight | None:
     return p
 
 
-# event kinds at one instant, as the backtest's replay orders them
-_ORDER, _HANDOFF, _DELIVERY = 0, 1, 2
-
-
-def _feed_in_time_order(
-    lanes: LaneHistory, records: list[Delivery], in_flight: list[InFlight]
-) -> int:
-    """Learn records and parcels in flight in the order the backtest's replay learns them:
-    by instant, then order before hand-off before delivery, then input order (records first).
-    A parcel is in flight from its order (censored in handling), handed over (handling known,
-    censored in transit), then delivered. Returns the records used."""
-    censoring = lanes.config.censoring
-    events: list[tuple[datetime, int, int]] = []
-    for i, d in enumerate(records):
-        events.append((d.order_time, _ORDER, 3 * i))
-        if d.handoff_time is not None:
-            events.append((d.handoff_time, _HANDOFF, 3 * i + 1))
-        events.append((d.delivered_at, _DELIVERY, 3 * i + 2))
-    base = 3 * len(records)
-    for i, p in enumerate(in_flight):
-        events.append((p.order_time, _ORDER, base + 3 * i))
-        if p.handoff_time is not None:
-            events.append((p.handoff_time, _HANDOFF, base + 3 * i + 1))
-    heapq.heapify(events)
-    used = 0
-    while events:
-        _, kind, seq = heapq.heappop(events)
-        i = seq // 3
-        if kind == _DELIVERY:
-            used += lanes.add(records[i])
-        elif censoring and i < len(records):
-            lanes.add_in_flight(InFlight.of(records[i], handed_off=kind == _HANDOFF))
-        elif censoring:
-            p = in_flight[i - len(records)]
-            lanes.add_in_flight(p if kind == _HANDOFF else replace(p, handoff_time=None))
-    return used
-
-
 def _handling_range(rules: Rules, option: ShippingOption) -> tuple[int, int]:
     if option.handling_days is not None:
         return option.handling_days, option.handling_days
@@ -516,13 +480,19 @@ def build_option_histories(
         for zone, zone_records in by_zone.items():
             t = transit[zone]
             lanes = LaneHistory(config, calendars, prior=RulesPrior(h_min, h_max, t.min, t.max))
+            # learned as the backtest's replay learns (one feed), up to the model's instant
+            feed = ModelFeed(
+                lanes, censoring=live and config.censoring, measure_from=day_start(as_of)
+            )
+            for d in zone_records:
+                feed.add_record(d)
             if live:
                 zone_open = open_by_zone.get(zone, [])
-                used += _feed_in_time_order(lanes, zone_records, zone_open)
+                for parcel in zone_open:
+                    feed.add_in_flight(parcel)
                 opened += len(zone_open)
-            else:
-                for d in sorted(zone_records, key=lambda r: r.delivered_at):
-                    used += lanes.add(d)
+            feed.advance(as_of)
+            used += feed.used
             models[(option.code, zone)] = ZoneModel(option.code, zone, lanes.freeze(as_of))
         _index_query_places(rules, option, calendars)
         shift, warmed = 0.0, 0

@@ -121,7 +121,7 @@ class LaneHistory:
         # recent clocks for the drift signal, per part: parcel key -> exposure
         self._exposures: dict[str, dict[str, Exposure]] = {"handling": {}, "transit": {}}
         self._newest_start: datetime | None = None
-        self._drift_cache: tuple[date, Drift] | None = None
+        self._drift_days: dict[date, Drift] = {}  # UTC day -> the drift read that day
         self.records = 0
         self.skipped = 0
 
@@ -332,19 +332,29 @@ class LaneHistory:
         return prior_hazard(self.prior, self.config, part)
 
     def drift(self, now: datetime) -> Drift:
-        """The speed of the recent cohorts against the lanes, as known at `now` (see
-        `measure_drift`). Computed once per UTC day (at the first call that day: nothing after
-        that instant is used) and kept for the day.
+        """The speed of the recent cohorts against the lanes for `now`'s UTC day (see
+        `measure_drift`): the value measured at the day's start (`measure_drift_at`, which
+        `ModelFeed` calls as it crosses into a day), else measured at the first call that day
+        (nothing after that instant is used). Kept for the day.
         """
         cfg = self.config
         if not cfg.drift_on or cfg.drift_window_days is None:
             return NO_DRIFT
-        day = now.astimezone(UTC).date()
-        if self._drift_cache is not None and self._drift_cache[0] == day:
-            return self._drift_cache[1]
-        priors = {"handling": self._prior_hazard("h"), "transit": self._prior_hazard("t")}
-        found = measure_drift(cfg, self._exposures, self._counts_at(now), priors, now)
-        self._drift_cache = (day, found)
+        found = self._drift_days.get(now.astimezone(UTC).date())
+        return found if found is not None else self.measure_drift_at(now)
+
+    def measure_drift_at(self, at: datetime) -> Drift:
+        """Measure the drift at `at` from what is learned now and keep it for `at`'s UTC day
+        (a day measured already keeps its value)."""
+        cfg = self.config
+        if not cfg.drift_on or cfg.drift_window_days is None:
+            return NO_DRIFT
+        day = at.astimezone(UTC).date()
+        found = self._drift_days.get(day)
+        if found is None:
+            priors = {"handling": self._prior_hazard("h"), "transit": self._prior_hazard("t")}
+            found = measure_drift(cfg, self._exposures, self._counts_at(at), priors, at)
+            self._drift_days[day] = found
         return found
 
     def blend(self, query: LaneQuery, now: datetime, weekday: int | None = None) -> Blend | None:
