@@ -19,12 +19,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 # The live demo: the simulated carrier inside the service, a simulated day each real minute, demo
 # orders seeded into an empty var/demo.db, a back-office key printed, a webhook receiver on
-# loopback printing each alert (so this target allows http:// and 127.0.0.1 webhook URLs). Only
-# this target sets TRACKING_DEMO; `tracking-service serve` alone never seeds anything.
+# loopback printing each alert (so this target allows http:// and 127.0.0.1 webhook URLs), and a
+# mail server on loopback (plain SMTP on 127.0.0.1:8025) writing the customers' email to
+# var/demo-mail/*.eml. Only this target sets TRACKING_DEMO; `tracking-service serve` alone never
+# seeds anything.
 run: $(VENV)/.installed-run  ## set up and run the live demo on $TRACKING_HOST:$TRACKING_PORT (127.0.0.1:8000)
 	TRACKING_DEMO=true \
 	TRACKING_WEBHOOK_ALLOW_HTTP=$${TRACKING_WEBHOOK_ALLOW_HTTP:-true} \
 	TRACKING_WEBHOOK_ALLOW_HOSTS=$${TRACKING_WEBHOOK_ALLOW_HOSTS:-127.0.0.1} \
+	TRACKING_SMTP_HOST=$${TRACKING_SMTP_HOST:-127.0.0.1} \
+	TRACKING_SMTP_PORT=$${TRACKING_SMTP_PORT:-8025} \
+	TRACKING_SMTP_SECURITY=$${TRACKING_SMTP_SECURITY:-none} \
+	TRACKING_MAIL_FROM="$${TRACKING_MAIL_FROM:-Demo Shop <orders@shop.example>}" \
+	TRACKING_SHOP_NAME="$${TRACKING_SHOP_NAME:-Demo Shop}" \
 	TRACKING_CLOCK_SPEED=$${TRACKING_CLOCK_SPEED:-1440} \
 	TRACKING_DATABASE_URL=$${TRACKING_DATABASE_URL:-sqlite:///var/demo.db} \
 	$(BIN)/tracking-service serve

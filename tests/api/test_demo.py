@@ -6,6 +6,7 @@ import io
 import random
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlmodel import col, func, select
@@ -23,7 +24,8 @@ from tracking_service.demo import (
     shows_intent,
 )
 from tracking_service.models.api_keys import ApiKey
-from tracking_service.models.tracking import Order, Shipment
+from tracking_service.models.tracking import Order, OutboxEvent, Shipment
+from tracking_service.notifications import jobs as mail_jobs
 from tracking_service.services import Services, open_services
 from tracking_service.settings import Settings
 from tracking_service.tracking import registration
@@ -185,3 +187,77 @@ async def test_without_the_setting_serve_seeds_nothing_and_runs_no_carrier(
                 raise AssertionError("a simulated carrier answers without the demo setting")
             except httpx.ConnectError:
                 pass
+
+
+async def test_the_demo_mail_server_receives_the_customers_email(
+    database_url: str, tmp_path: Path
+) -> None:
+    """With the `run` target's mail settings: a mail server on loopback inside the process,
+    demo customers with an address (some in Portuguese), and their email arriving as files."""
+    port = free_port()
+    settings = demo_settings(database_url).model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_security": "none",
+            "mail_from": "Demo Shop <orders@shop.example>",
+            "demo_mail_dir": tmp_path / "mail",
+            "mail_quiet_from_hour": 8,  # no quiet hours: whatever the hour at the destination
+            "mail_morning_hour": 8,
+        }
+    )
+    out = io.StringIO()
+    async with open_services(settings, run_jobs=False, clock=FixedClock(NOW)) as services:
+        await mail_jobs.start(services)  # as a process that runs the jobs does
+        async with demo(services, out=out):
+            assert f"mail server (inside this process, 127.0.0.1:{port})" in out.getvalue()
+            async with unit_of_work(services.engine) as session:
+                stored = (await session.exec(select(Order))).all()
+                parcel = (await session.exec(select(Shipment).order_by(col(Shipment.id)))).first()
+                assert parcel is not None
+                order = next(o for o in stored if o.id == parcel.order_pk)
+                session.add(shipped_event(order, parcel))
+            report = await mail_jobs.mailer_for(services).run_once()
+    assert {o.locale for o in stored} == {"en", "pt-BR"}
+    assert all(o.customer_email == f"customer-{o.order_id.lower()}@example.com" for o in stored)
+    assert report.sent == 1
+    [line] = [x for x in out.getvalue().splitlines() if x.startswith("email to ")]
+    assert line.startswith(f"email to {order.customer_email}: ")
+    assert len(eml_files(tmp_path / "mail")) == 1
+
+
+def eml_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.eml"))
+
+
+def shipped_event(order: Order, parcel: Shipment) -> OutboxEvent:
+    """The outbox event of the parcel's first move onto the road, as the pipeline writes it."""
+    assert order.id is not None and parcel.id is not None
+    shipment = {
+        "id": parcel.id,
+        "carrier": parcel.carrier,
+        "tracking_number": parcel.tracking_number,
+        "status": "in_transit",
+        "previous_status": "pending",
+        "estimate": None,
+        "promise": None,
+        "delayed": False,
+        "delay_reason": None,
+        "tracking_url": f"https://track.example.com/t/{parcel.tracking_token}",
+        "cancelled": False,
+    }
+    return OutboxEvent(
+        event_id="msg_demo_test",
+        event_type="shipment.status_changed",
+        stream=f"shipment:{parcel.id}",
+        sequence=99,
+        shipment_id=parcel.id,
+        order_pk=order.id,
+        occurred_at=NOW,
+        payload={
+            "type": "shipment.status_changed",
+            "timestamp": NOW.isoformat(),
+            "data": {"shipment": shipment, "order": {"order_id": order.order_id}},
+        },
+        created_at=NOW,
+    )

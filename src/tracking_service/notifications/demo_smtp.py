@@ -108,6 +108,8 @@ class DemoSmtpServer:
         return SMTP(self.drop, hostname="localhost", enable_SMTPUTF8=True)
 
     async def start(self) -> None:
+        # aiosmtpd logs every SMTP command at INFO (the addresses too): its warnings only
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
