@@ -48,6 +48,7 @@ def test_help_shows_the_defaults_and_how_evaluation_is_chosen() -> None:
     assert f"[default: {BacktestConfig().confidence}]" in text
     assert f"[default: {HistoryConfig().half_life_days}]" in text
     assert "[default: no-correction]" in text
+    assert "[default: in-flight]" in text and "within 45 days" in text
     assert "without it, --evaluate-from splits the history file" in text
     assert "default: the history file" not in text  # it used to claim a split it never made
 

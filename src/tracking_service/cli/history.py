@@ -303,8 +303,9 @@ def backtest(
 ) -> None:
     """Replay a delivery history in time order and measure the promises we would have made.
 
-    Every share and mean comes with a 90% interval (weekly block bootstrap). Progress is
-    drawn on stderr when it is a terminal.
+    Every share and mean comes with a 90% interval (weekly block bootstrap). Orders placed
+    within 45 days of the data's last delivery are flagged (right truncation) and the figures
+    are also given without them. Progress is drawn on stderr when it is a terminal.
     """
     from tracking_service.history.backtest_run import (
         BacktestInputError,
