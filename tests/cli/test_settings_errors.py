@@ -67,3 +67,15 @@ def test_two_bad_values_are_both_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert "TRACKING_PORT='abc'" in line and "TRACKING_LOG_LEVEL='loud'" in line
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "migrate"])
+def test_an_smtp_host_without_a_sender_stops_the_command(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKING_SMTP_HOST", "smtp.example.com")
+    result = runner.invoke(app, COMMANDS_READING_SETTINGS[command])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: bad configuration: TRACKING_MAIL_FROM must be set")
+    assert not (tmp_path / "never.db").exists()

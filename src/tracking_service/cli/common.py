@@ -95,6 +95,10 @@ def load_settings() -> Settings:
         settings = get_settings()
     except (ValidationError, SettingsError) as exc:
         raise fail(f"bad configuration: {settings_problem(exc)}") from None
+    try:
+        settings.mail_config()  # settings that only make sense together (email: a sender)
+    except ValueError as exc:
+        raise fail(f"bad configuration: {exc}") from None
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
