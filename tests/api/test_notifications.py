@@ -3,17 +3,29 @@ address) and erasing the customer's contact."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, get_args
 
+import httpx
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 from tracking_service.api.notifications import NotificationOut, NotificationStatus
+from tracking_service.app import create_app
+from tracking_service.carriers.sim.number import Scenario, encode
+from tracking_service.carriers.sim.server import create_sim_app, track_one
+from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine
 from tracking_service.models.notifications import Notification
+from tracking_service.notifications import jobs as mail_jobs
 from tracking_service.notifications import store
+from tracking_service.notifications.demo_smtp import DemoSmtpServer, MailDrop
+from tracking_service.settings import Settings
 
-from .orders_helpers import NOW, assert_problem, back_office, order_body, rows
+from .helpers import lifespan_client
+from .orders_helpers import KEY, NOW, assert_problem, back_office, order_body, rows
 
 N: sa.Table = Notification.__table__  # type: ignore[attr-defined]
 EMAIL = "ada@example.com"
@@ -160,3 +172,60 @@ async def test_erasing_the_contact(database_url: str) -> None:
     assert page["contact"]["state"] == "erased"
     assert page["contact"]["reason"] == "erased at the shop's request"
     assert page["contact"]["at"] == "2024-11-25T20:00:00Z"
+
+
+async def test_from_a_carrier_scan_to_the_customer_s_inbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The whole way: an order with an address, its parcel's first scan on the road (pushed
+    by the simulated carrier), the mailer, a real SMTP server on loopback. The address reaches
+    the mail server and nothing else: not the outbox (webhooks), not the list."""
+    drop = MailDrop(tmp_path / "mail")
+    server = DemoSmtpServer(drop)
+    await server.start()
+    try:
+        settings = Settings(
+            database_url=database_url,
+            api_keys=[KEY],
+            simulated_push_secret=SecretStr("push-secret"),
+            simulated_base_url="http://sim.test",
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security="none",
+            mail_from="Acme <orders@acme.example>",
+            shop_name="Acme",
+            mail_every_seconds=3600,  # passes run by the test, not the timer
+        )
+        number = encode(Scenario.NORMAL, NOW - timedelta(minutes=1), 11)  # a day ago, simulated
+        sim = httpx.ASGITransport(app=create_sim_app(speed=1440.0, clock=lambda: NOW))
+        app = create_app(settings, clock=FixedClock(NOW), carrier_transport=sim)
+        async with lifespan_client(app) as client:
+            client.headers["Authorization"] = f"Bearer {KEY}"
+            body = order_body(placed_at=(NOW - timedelta(days=1)).isoformat())
+            assert (await client.post("/v1/orders", json=body)).status_code == 201
+            attached = await client.post(
+                "/v1/orders/A-1001/shipments",
+                json={"carrier": "simulated", "tracking_number": number},
+            )
+            assert attached.status_code == 201, attached.text
+            scans = {"results": [json.loads(track_one(number, NOW, 1440.0))]}
+            pushed = await client.post(
+                "/v1/carriers/simulated/events",
+                json=scans,
+                headers={"X-Push-Secret": "push-secret"},
+            )
+            assert pushed.status_code == 200, pushed.text
+            report = await mail_jobs.mailer_for(app.state.services).run_once()
+            listed = await client.get("/v1/orders/A-1001/notifications")
+    finally:
+        await server.stop()
+    assert report.sent == 1
+    [got] = drop.received
+    assert got.to == (EMAIL,)
+    assert got.subject == "Acme: your order A-1001 has shipped" and got.language == "en"
+    assert [(i["kind"], i["status"]) for i in listed.json()["items"]] == [("shipped", "sent")]
+    assert EMAIL not in listed.text
+    outbox = await rows(database_url, "SELECT payload FROM outbox_events")
+    assert outbox and all(EMAIL not in json.dumps(r["payload"]) for r in outbox)
+    stored = await rows(database_url, "SELECT payload, last_error, subject FROM notifications")
+    assert EMAIL not in json.dumps(stored, default=str)
