@@ -1,9 +1,11 @@
 """Background jobs of a service process, on APScheduler's `AsyncIOScheduler`.
 
 The scheduler only triggers work on the process's event loop; the work itself lives with its
-edge module (`history.runtime` today; carrier polling, webhook dispatch and stall detection join
-as they arrive, each with an `add_*` function here). Every job runs at most once at a time, and
-a run missed while the loop was busy is coalesced into one, never replayed in a burst.
+edge module, which adds its own jobs (`add_history_refresh` here for the history runtime;
+`tracking.jobs`, `webhooks.jobs` and `notifications.jobs` for carrier polling and checks, the
+webhook fan-out and dispatch, and customer email, through `services.SHARED_JOBS`). Every job
+runs at most once at a time, and a run missed while the loop was busy is coalesced into one,
+never replayed in a burst.
 
 Which jobs a process gets, and starting and stopping them, is `services.open_services`'s
 business (the API lifespan and the `worker` command both use it).
