@@ -176,7 +176,7 @@ async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
         crashing = mailer(engine, clock, server.port, worker="dies")
         record = Mailer.record
 
-        async def record_fails(self: Mailer, outcomes: object) -> list[int]:
+        async def record_fails(self: Mailer, outcomes: object, unsent: object = ()) -> list[int]:
             raise ConnectionError("the database went away after the server accepted")
 
         monkeypatch.setattr(Mailer, "record", record_fails)
@@ -194,6 +194,29 @@ async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
     assert first.message_id == second.message_id
     [row] = await notifications(engine)
     assert (row["status"], row["attempts"], row["message_id"]) == ("sent", 1, first.message_id)
+
+
+async def test_a_send_starts_only_while_the_lease_covers_it(engine: AsyncEngine) -> None:
+    """A slow batch: what could not start while the lease still covered a whole SMTP
+    conversation is released unsent, never left to run past the lease (where another worker
+    would send it too), and goes out in the next claim."""
+    await started(engine)
+    for n in range(3):
+        await shipped(engine, await add_order(engine, f"A-{n}"))
+    # real seconds: claim at 0; the sends would start at 10, 116 and 200; then the next pass
+    seconds = iter([0.0, 10.0, 116.0, 200.0, 1000.0, 1001.0, 1002.0])
+    async with mail_server() as server:
+        m = mailer(engine, FixedClock(T0), server.port, lease_seconds=120.0)
+        m.monotonic = lambda: next(seconds)
+        assert m.send_budget == 115.0  # the lease less the 5 s conversation limit
+        await m.fanout_pass()
+        first = await m.send_pass()
+        assert (first.claimed, first.sent, first.released) == (3, 1, 2)
+        assert [n["claimed_by"] for n in await notifications(engine)] == [None] * 3
+        second = await m.send_pass()  # released: due at once, not after the lease
+    assert (second.claimed, second.sent) == (2, 2)
+    assert len({g.message_id for g in server.got}) == len(server.got) == 3
+    assert [(n["status"], n["attempts"]) for n in await notifications(engine)] == [("sent", 1)] * 3
 
 
 async def test_erasure_stops_what_is_pending(engine: AsyncEngine) -> None:

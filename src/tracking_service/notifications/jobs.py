@@ -7,7 +7,9 @@ made) and handed to the SMTP server with no transaction open; one transaction th
 the batch (`store.record`). A worker killed between the server's acceptance and the record
 leaves its rows pending until the lease ends; the next pass sends them again with the same
 Message-ID: that is the one window in which a customer can get a second copy, and the copy is
-recognisably the same message.
+recognisably the same message. A live worker never lets a lease run out under a send: a send
+starts only while the lease still covers a whole SMTP conversation (`send_budget`); the rest
+of a slow batch is released unsent and claimed again.
 
 Registered in `services.SHARED_JOBS` (once per deployment). Without `TRACKING_SMTP_HOST`
 there is neither fan-out nor mailer, and the log says so once; `open_services` places the
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -88,6 +91,8 @@ class MailReport:
     failed: int = 0
     rejected: int = 0
     not_recorded: int = 0
+    released: int = 0
+    """Claimed but not sent: their lease no longer covered a send (taken again at once)."""
 
     def add(self, outcomes: Sequence[store.Outcome]) -> None:
         for o in outcomes:
@@ -109,6 +114,8 @@ class MailReport:
             text += (
                 f", {self.not_recorded} not recorded (sent again after the lease, same Message-ID)"
             )
+        if self.released:
+            text += f", {self.released} released unsent (their lease was running out)"
         return text
 
 
@@ -124,15 +131,27 @@ class Mailer:
         worker: str = WORKER_ID,
         sender: SmtpSender | None = None,
         wall: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`monotonic`: real seconds, to keep every send inside its claim's lease (tests pass
+        their own)."""
         self.engine = engine
         self.clock = clock
         self.config = config
         self.worker = worker
         self.sender = sender or SmtpSender(config)
         self.wall = wall or wall_clock(clock)
+        self.monotonic = monotonic
         self.horizon = fanout.Horizon()
         self._sends: asyncio.Semaphore | None = None
+
+    @property
+    def send_budget(self) -> float:
+        """Real seconds after a claim within which a send may still start: the lease less one
+        SMTP conversation's time limit, so no send can still run when the lease ends and
+        another worker takes the email (which would send it twice)."""
+        lease, conversation = self.config.lease_seconds, self.config.timeout_seconds
+        return lease - conversation if lease > conversation else lease / 2
 
     # fan-out
 
@@ -166,10 +185,14 @@ class Mailer:
                 limit=self.config.batch_size,
             )
 
-    async def _send_one(self, job: store.Job) -> tuple[store.Job, SendResult, str | None]:
+    async def _send_one(
+        self, job: store.Job, deadline: float
+    ) -> tuple[store.Job, SendResult, str | None] | None:
         if self._sends is None:
             self._sends = asyncio.Semaphore(SENDS_IN_FLIGHT)
         async with self._sends:
+            if self.monotonic() > deadline:
+                return None  # the lease would end during the send: leave it unsent
             try:
                 rendered = render(
                     job.kind,
@@ -191,32 +214,46 @@ class Mailer:
                 return job, SendResult(Outcome.RETRY, f"not built: {exc!r}"[:512]), None
             return job, await self.sender.send(message), rendered.subject
 
-    async def send(self, jobs: Sequence[store.Job]) -> list[store.Outcome]:
-        """Render and send claimed notifications (no transaction open) and decide each."""
-        sent = await asyncio.gather(*(self._send_one(job) for job in jobs))
+    async def send(
+        self, jobs: Sequence[store.Job], claimed_at: float | None = None
+    ) -> list[store.Outcome]:
+        """Render and send claimed notifications (no transaction open) and decide each. A job
+        whose send would start later than `send_budget` after `claimed_at` (monotonic; None:
+        now) is not sent and has no outcome."""
+        deadline = (self.monotonic() if claimed_at is None else claimed_at) + self.send_budget
+        sent = await asyncio.gather(*(self._send_one(job, deadline) for job in jobs))
         now = self.clock.now()
         return [
             decide(job, result, subject, now=now, config=self.config)
-            for job, result, subject in sent
+            for job, result, subject in (s for s in sent if s is not None)
         ]
 
-    async def record(self, outcomes: Sequence[store.Outcome]) -> list[int]:
-        """Record a batch in one transaction; the orders whose address was refused."""
+    async def record(
+        self, outcomes: Sequence[store.Outcome], unsent: Sequence[int] = ()
+    ) -> list[int]:
+        """Record a batch in one transaction, and release the claimed notifications that were
+        not sent (`unsent`); the orders whose address was refused."""
         async with unit_of_work(self.engine) as session:
-            return await store.record(session, outcomes, worker=self.worker, now=self.clock.now())
+            now = self.clock.now()
+            await store.release(session, unsent, worker=self.worker, now=now)
+            return await store.record(session, outcomes, worker=self.worker, now=now)
 
     async def send_pass(self) -> MailReport:
         """Send every notification due now, a claim at a time, until a claim comes back
         empty."""
         report = MailReport()
         while True:
+            claimed_at = self.monotonic()
             jobs = await self._claim()
             if not jobs:
                 break
             report.claimed += len(jobs)
-            outcomes = await self.send(jobs)
+            outcomes = await self.send(jobs, claimed_at)
+            done = {o.job.notification_id for o in outcomes}
+            unsent = [j.notification_id for j in jobs if j.notification_id not in done]
             try:
-                refused = await self.record(outcomes)
+                refused = await self.record(outcomes, unsent)
+                report.released += len(unsent)
             except Exception:
                 report.not_recorded += len(outcomes)
                 log.exception("%d email(s) sent but not recorded", len(outcomes))

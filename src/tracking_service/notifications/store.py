@@ -400,6 +400,17 @@ async def cancel_pending(
     return len(done.all())
 
 
+async def release(session: AsyncSession, ids: Sequence[int], *, worker: str, now: datetime) -> None:
+    """Make claimed notifications that `worker` did not send due again at once (those it
+    still holds), in the caller's transaction."""
+    if ids:
+        await session.execute(
+            sa.update(_N)
+            .where(_N.c.id.in_(list(ids)), _N.c.status == PENDING, _N.c.claimed_by == worker)
+            .values(next_attempt_at=now, claimed_by=None, claimed_until=None, updated_at=now)
+        )
+
+
 async def record(
     session: AsyncSession, outcomes: Sequence[Outcome], *, worker: str, now: datetime
 ) -> list[int]:
