@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -194,6 +195,32 @@ async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
     assert first.message_id == second.message_id
     [row] = await notifications(engine)
     assert (row["status"], row["attempts"], row["message_id"]) == ("sent", 1, first.message_id)
+
+
+async def test_a_record_that_fails_once_is_tried_again(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await started(engine)
+    await shipped(engine, await add_order(engine))
+    record = store.record
+    calls: list[int] = []
+
+    async def flaky(*args: Any, **kw: Any) -> list[int]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the database hiccuped")
+        return await record(*args, **kw)
+
+    monkeypatch.setattr(store, "record", flaky)
+    clock = FixedClock(T0)
+    async with mail_server() as server:
+        m = mailer(engine, clock, server.port)
+        report = await m.run_once()
+        clock.advance(timedelta(hours=1))
+        assert (await m.run_once()).claimed == 0
+    assert (report.sent, report.not_recorded, len(calls), len(server.got)) == (1, 0, 2, 1)
+    [row] = await notifications(engine)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
 
 
 async def test_a_send_starts_only_while_the_lease_covers_it(engine: AsyncEngine) -> None:

@@ -232,11 +232,20 @@ class Mailer:
         self, outcomes: Sequence[store.Outcome], unsent: Sequence[int] = ()
     ) -> list[int]:
         """Record a batch in one transaction, and release the claimed notifications that were
-        not sent (`unsent`); the orders whose address was refused."""
-        async with unit_of_work(self.engine) as session:
-            now = self.clock.now()
-            await store.release(session, unsent, worker=self.worker, now=now)
-            return await store.record(session, outcomes, worker=self.worker, now=now)
+        not sent (`unsent`); the orders whose address was refused. Tried twice: the emails
+        are out, and a record lost for good means a second copy after the lease (a second
+        try of a commit that did land changes nothing: the updates are conditional)."""
+        for attempt in (1, 2):
+            try:
+                async with unit_of_work(self.engine) as session:
+                    now = self.clock.now()
+                    await store.release(session, unsent, worker=self.worker, now=now)
+                    return await store.record(session, outcomes, worker=self.worker, now=now)
+            except Exception:
+                if attempt == 2:
+                    raise
+                log.warning("recording %d email outcome(s) failed; retrying", len(outcomes))
+        return []
 
     async def send_pass(self) -> MailReport:
         """Send every notification due now, a claim at a time, until a claim comes back
