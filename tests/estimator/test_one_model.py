@@ -117,7 +117,11 @@ def replayed(records: list[Delivery], inputs: str) -> BacktestResult:
     history = [d for d in records if d.order_time.astimezone(SP).date() < SPLIT]
     evaluated = [d for d in records if d.order_time.astimezone(SP).date() >= SPLIT]
     config = BacktestConfig(
-        calibration_levels=LEVELS, frontier_levels=(), inputs=inputs, prior=prior
+        calibration_levels=LEVELS,
+        frontier_levels=(),
+        inputs=inputs,
+        prior=prior,
+        recalibration=None,  # promise outcomes: tests/estimator/test_recalibration.py
     )
     return replay(history, evaluated, calendars, MODEL, config)  # type: ignore[arg-type]
 

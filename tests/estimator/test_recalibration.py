@@ -8,8 +8,18 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 import pytest
-from history_helpers import sp_history
+from history_helpers import SP, sp_history
 
+from estimator.test_one_model import (
+    LEVELS,
+    MODEL,
+    RULES,
+    SPLIT,
+    calendars_and_prior,
+    parcels,
+    sample,
+)
+from tracking_service.estimator.backtest import DELIVERED, BacktestConfig, replay
 from tracking_service.estimator.calendar import MON_FRI
 from tracking_service.estimator.history import (
     IDENTITY,
@@ -24,7 +34,8 @@ from tracking_service.estimator.history import (
     window_from,
 )
 from tracking_service.estimator.history.recalibration import product_limit
-from tracking_service.estimator.option_history import build_option_histories
+from tracking_service.estimator.option_history import ParcelInFlight, build_option_histories
+from tracking_service.estimator.records import Delivery
 from tracking_service.estimator.rules import Rules, load_rules
 from tracking_service.settings import bundled_rules_path
 
@@ -254,3 +265,82 @@ def test_the_snapshot_reads_each_options_recalibration(rules: Rules) -> None:
         rules, sp_history(), now=BUILT, warm_up=False, promises=other, recalibration=cfg
     )
     assert mine_only.level("standard", 0.8) == 0.8
+
+
+# ------------------------------------------------------------ the replay recalibrates alike
+
+
+def test_the_service_fed_the_replays_promise_outcomes_uses_the_replays_level() -> None:
+    """One model with promise outcomes too: at an order's instant, the service built from the
+    records, the parcels in flight and the outcomes of the promises made before (each with
+    the distribution stored when made, delivered only if known then) recalibrates to the
+    replay's level, and so states the replay's window."""
+    records = parcels()
+    calendars, prior = calendars_and_prior()
+    history = [d for d in records if d.order_time.astimezone(SP).date() < SPLIT]
+    evaluated = [d for d in records if d.order_time.astimezone(SP).date() >= SPLIT]
+    recal = RecalibrationConfig(window_days=28, prior_promises=20)
+    config = BacktestConfig(
+        calibration_levels=LEVELS,
+        frontier_levels=(),
+        prior=prior,
+        recalibration=recal,
+        recalibrate_every=timedelta(microseconds=1),  # at every order, as a build at `now`
+    )
+    result = replay(history, evaluated, calendars, MODEL, config)  # type: ignore[arg-type]
+    assert "promise outcomes" in result.summary["inputs_fed"]
+    by_time = {d.order_time: d for d in records}
+    rows = {r.key: r for r in result.rows}
+    moved = 0
+    for d in sample(result, records):
+        now = d.order_time
+        known = [
+            replace(
+                o,
+                option="olist",
+                delivered_on=o.delivered_on if by_time[o.made_at].delivered_at < now else None,
+            )
+            for o in result.outcomes
+            if o.made_at < now
+        ]
+        served = build_option_histories(
+            RULES,
+            [r for r in records if r.delivered_at < now],
+            in_flight=[
+                ParcelInFlight.of(
+                    r, handed_off=r.handoff_time is not None and r.handoff_time <= now
+                )
+                for r in records
+                if r.order_time <= now < r.delivered_at
+            ],
+            now=now,
+            config=MODEL,
+            warm_up=False,
+            promises=known,
+            recalibration=recal,
+        )
+        row = rows[d.key]
+        for level in LEVELS:
+            assert served.level("olist", level) == pytest.approx(row.level_used[level])
+            window = served.window("olist", "br", LaneQuery.of(d), row.order_day, level)
+            assert window is not None
+            assert (window.earliest, window.latest) == (row.earliest[level], row.latest[level])
+            moved += abs(row.level_used[level] - level) > 0.005
+    assert moved > 3  # the recalibration moved the level: the check above had teeth
+
+
+def handed_off(d: Delivery, now: datetime) -> bool:
+    return d.handoff_time is not None and d.handoff_time <= now
+
+
+def test_delivered_records_only_feed_no_promise_outcomes() -> None:
+    records = parcels()
+    calendars, prior = calendars_and_prior()
+    history = [d for d in records if d.order_time.astimezone(SP).date() < SPLIT]
+    evaluated = [d for d in records if d.order_time.astimezone(SP).date() >= SPLIT]
+    config = BacktestConfig(calibration_levels=LEVELS, frontier_levels=(), prior=prior)
+    assert config.recalibration is not None
+    delivered = replay(history, evaluated, calendars, MODEL, replace(config, inputs=DELIVERED))  # type: ignore[arg-type]
+    assert delivered.summary["inputs_fed"] == ["delivered records"]
+    assert delivered.summary["recalibration"] is None
+    assert all(r.level_used[x] == x for r in delivered.rows for x in LEVELS)

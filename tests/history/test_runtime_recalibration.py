@@ -36,6 +36,9 @@ SP = ZoneInfo("America/Sao_Paulo")
 BR = Estimator(load_rules(bundled_rules_path("br_shop.toml")))
 NOW = datetime(2024, 10, 29, 13, tzinfo=UTC)
 WINDOW = timedelta(days=RecalibrationConfig().window_days)
+# the ledger's 240 promises over 26 days all count and speak loudly (the default shrinks a
+# few hundred promises toward the asked level)
+LOUD = RecalibrationConfig(window_days=28, prior_promises=100)
 ORD = Order.__table__  # type: ignore[attr-defined]
 S = Shipment.__table__  # type: ignore[attr-defined]
 RIO = Destination("BR", "20040-020")
@@ -93,7 +96,9 @@ async def test_late_promises_raise_the_level_read_for_a_confidence(
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     await history(engine)
-    runtime = HistoryRuntime(engine, BR.rules, clock=lambda: NOW, recalibrate=True)
+    runtime = HistoryRuntime(
+        engine, BR.rules, clock=lambda: NOW, recalibrate=True, recalibration=LOUD
+    )
     before = (await runtime.refresh()).snapshot
     assert before.level("standard", 0.8) == 0.8  # no promise yet: the asked level
     delivered = await register_late_promises(engine, runtime, 240)

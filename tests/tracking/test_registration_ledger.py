@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracking_service.db import unit_of_work
 from tracking_service.estimator.estimate import Estimator
-from tracking_service.estimator.history import LaneQuery, PromiseOutcome
+from tracking_service.estimator.history import LaneQuery, PromiseOutcome, RecalibrationConfig
 from tracking_service.estimator.option_history import OptionHistories, build_option_histories
 from tracking_service.estimator.rules import load_rules
 from tracking_service.settings import bundled_rules_path
@@ -35,9 +35,19 @@ PLACED = datetime(2024, 10, 29, 10, tzinfo=SP)  # a Tuesday, after the history's
 QUERY = LaneQuery("BR", "SP", "03178-200", "BR", "RJ", "20040-020", origin_id="sp-mooca")
 
 
+# the 300 late promises below all count and speak loudly (the default shrinks a few hundred
+# promises toward the asked level)
+LOUD = RecalibrationConfig(window_days=35, prior_promises=100)
+
+
 def history(promises: tuple[PromiseOutcome, ...] = ()) -> OptionHistories:
     return build_option_histories(
-        BR.rules, sp_history(), now=PLACED.astimezone(UTC), warm_up=False, promises=promises
+        BR.rules,
+        sp_history(),
+        now=PLACED.astimezone(UTC),
+        warm_up=False,
+        promises=promises,
+        recalibration=LOUD,
     )
 
 

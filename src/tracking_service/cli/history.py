@@ -271,6 +271,13 @@ _HalfLife = Annotated[
 _Correction = Annotated[
     bool, typer.Option(help="Online correction of the level (off: the drift signal only)")
 ]
+_Recalibration = Annotated[
+    bool,
+    typer.Option(
+        help="Recalibrate the level from the outcomes of recent promises, open and closed, as "
+        "the service does (in-flight inputs only)"
+    ),
+]
 _Inputs = Annotated[
     str,
     typer.Option(
@@ -297,6 +304,7 @@ def backtest(
     evaluate_to: _EvaluateTo = None,
     half_life_days: _HalfLife = _MODEL.half_life_days,
     correction: _Correction = CorrectionConfig().enabled,
+    recalibration: _Recalibration = _REPLAY.recalibration is not None,
     inputs: _Inputs = _REPLAY.inputs,
     orders: _Orders = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -329,6 +337,7 @@ def backtest(
             model=replace(_MODEL, half_life_days=half_life_days),
             correction=CorrectionConfig(enabled=correction),
             inputs=inputs,
+            recalibration=recalibration,
         )
         if orders is not None:
             write_orders(orders, run)

@@ -15,9 +15,16 @@ instant does not depend on the promises made; only the corrections do, and each 
 its own.
 
 What the model is fed (`BacktestConfig.inputs`): IN_FLIGHT, as the tracking pipeline feeds the
-service (delivered records, and orders and hand-offs not delivered yet as censored evidence),
-or DELIVERED (delivered records only). The replay keeps one `OrderRow` per evaluated order
-and every figure is computed from the rows (`backtest_figures`).
+service (delivered records, and orders and hand-offs not delivered yet as censored evidence,
+and the outcomes of its own promises for the recalibration), or DELIVERED (delivered records
+only). The replay keeps one `OrderRow` per evaluated order and every figure is computed from
+the rows (`backtest_figures`).
+
+Recalibration (`BacktestConfig.recalibration`, IN_FLIGHT only), as the service does it: every
+promise (warm-up orders too) stores the predictive distribution of its delivery date when it
+is made; every `recalibrate_every` of replay time, at the next order, the level is
+recalibrated from the promises made before that instant, open or delivered as known then
+(`history.recalibration`). One recalibration serves every asked level.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from tracking_service.estimator.backtest_figures import (
     summarize,
 )
 from tracking_service.estimator.history import (
+    IDENTITY,
     NO_DRIFT,
     Calendars,
     Drift,
@@ -46,7 +54,12 @@ from tracking_service.estimator.history import (
     LaneHistory,
     LaneQuery,
     LevelCorrector,
+    PromiseOutcome,
+    Recalibration,
+    RecalibrationConfig,
     RulesPrior,
+    delivery_cdf,
+    recalibrate,
     ship_days,
     window_from,
 )
@@ -120,10 +133,21 @@ class BacktestConfig:
     data_end: datetime | None = None
     # the rules' prior under the root lanes, as the service has one per option and zone
     prior: RulesPrior | None = None
+    # the level recalibrated from the outcomes of recent promises (None: off; IN_FLIGHT only:
+    # with delivered records only there are no promise outcomes), recomputed this often
+    recalibration: RecalibrationConfig | None = field(default_factory=RecalibrationConfig)
+    recalibrate_every: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {', '.join(INPUTS)}")
+        if self.recalibrate_every <= timedelta(0):
+            raise ValueError("recalibrate_every must be positive")
+
+    @property
+    def recalibrates(self) -> bool:
+        """Are promise outcomes fed (a recalibration, with the in-flight inputs)?"""
+        return self.recalibration is not None and self.inputs == IN_FLIGHT
 
     def levels(self) -> tuple[float, ...]:
         wanted = {self.confidence, *self.calibration_levels, *self.frontier_levels}
@@ -149,6 +173,7 @@ class _Order:
     level_used: dict[float, float] = field(default_factory=dict)
     drift: Drift = NO_DRIFT
     handoff: HistoryWindow | None = None  # the re-estimate at hand-off, headline level
+    outcome: PromiseOutcome | None = None  # the promise as the recalibration reads it
 
 
 @dataclass(frozen=True)
@@ -160,6 +185,9 @@ class BacktestResult:
     history_records: int
     promises: dict[str, date] = field(default_factory=dict)  # latest date at `confidence`
     rows: tuple[OrderRow, ...] = ()  # one per evaluated order that got a promise
+    # every promise the recalibration read or could have read (warm-up orders too), as it
+    # was made, with its delivery date when the parcel was delivered in the replay
+    outcomes: tuple[PromiseOutcome, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return self.summary
@@ -174,11 +202,12 @@ def _end_of_day(day: date, zone: str | None) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
 
 
-def inputs_fed(inputs: str) -> tuple[str, ...]:
+def inputs_fed(inputs: str, recalibrates: bool = False) -> tuple[str, ...]:
     """The kinds of input the model is fed with, in words."""
     if inputs == DELIVERED:
         return ("delivered records",)
-    return ("delivered records", "orders in flight", "hand-offs in flight")
+    fed = ("delivered records", "orders in flight", "hand-offs in flight")
+    return (*fed, "promise outcomes") if recalibrates else fed
 
 
 # the replay's own events run after the feed's at the same instant: an estimate at an order
@@ -236,6 +265,8 @@ def replay(
 
     def delivered(d: Delivery, at: datetime) -> None:
         order = orders.get(d.key)
+        if order is not None and order.outcome is not None:
+            order.outcome = replace(order.outcome, delivered_on=order.delivered_day)
         if order is not None and corr.feedback == "as_known":
             for level, promise in order.promises.items():
                 if at < promise.deadline:
@@ -270,6 +301,15 @@ def replay(
     # with delivered records only the model speaks as of its newest delivery, as the
     # service's does without parcels in flight
     live = model.censoring
+    recal_config = config.recalibration if config.recalibrates else None
+    recal: Recalibration = IDENTITY
+    recal_at: datetime | None = None
+    book: list[_Order] = []  # orders with a promise, in the order they were made
+    book_from = 0  # the first one still in the recalibration's window
+
+    def level_at(level: float) -> float:
+        corrector = correctors[level]
+        return LevelCorrector(target=recal.level(level), shift=corrector.shift).level
 
     while events:
         at, kind, event_seq, key, lvl = heapq.heappop(events)
@@ -294,7 +334,7 @@ def replay(
                 calendars,
                 handoff=d.handoff_time,
                 confidence=main,
-                level=correctors[main].level,
+                level=level_at(main),
                 origin_tz=d.origin_tz,
                 earliest_level=model.earliest_level,
                 percentiles=(),
@@ -313,8 +353,18 @@ def replay(
         origin = calendars.origin(q.origin_country, q.origin_subdivision)
         dest = calendars.destination(q.dest_country, q.dest_subdivision)
         ship = ship_days(blend, order.order_day, origin, dest)
+        if recal_config is not None:
+            if recal_at is None or at >= recal_at + config.recalibrate_every:
+                since = at - timedelta(days=recal_config.window_days)
+                while book_from < len(book) and book[book_from].delivery.order_time <= since:
+                    book_from += 1
+                known = [o.outcome for o in book[book_from:] if o.outcome is not None]
+                recal, recal_at = recalibrate(known, at, recal_config), at
+            start, cdf = delivery_cdf(blend, ship, dest)
+            order.outcome = PromiseOutcome(at, start, cdf, None, d.dest_tz)
+            book.append(order)
         for level in levels:
-            used = correctors[level].level
+            used = level_at(level)
             win = window_from(blend, ship, dest, level, used, model.earliest_level, ())
             estimates += 1
             deadline = _end_of_day(win.latest, d.dest_tz)
@@ -336,7 +386,8 @@ def replay(
         frontier_levels=config.frontier_levels,
     )
     summary["inputs"] = config.inputs
-    summary["inputs_fed"] = list(inputs_fed(config.inputs))
+    summary["inputs_fed"] = list(inputs_fed(config.inputs, config.recalibrates))
+    summary["recalibration"] = None if recal_config is None else _describe(recal_config)
     summary["truncation"]["last_delivery"] = data_end.date().isoformat()
     summary["corrected_level_at_end"] = {
         level_key(lvl): round(correctors[round(lvl, 4)].level, 4)
@@ -348,7 +399,17 @@ def replay(
         history_records=lanes.records,
         promises={r.key: r.latest[main] for r in rows if main in r.latest},
         rows=rows,
+        outcomes=tuple(o.outcome for o in book if o.outcome is not None),
     )
+
+
+def _describe(config: RecalibrationConfig) -> dict[str, Any]:
+    return {
+        "window_days": config.window_days,
+        "prior_promises": config.prior_promises,
+        "bound": config.bound,
+        "tail": config.tail,
+    }
 
 
 def _row(order: _Order, truncated_from: datetime) -> OrderRow:

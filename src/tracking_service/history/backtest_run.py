@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ def run_backtest(
     correction: CorrectionConfig,
     progress: Callable[[int, int], None] | None = None,
     inputs: str = IN_FLIGHT,
+    recalibration: bool = True,
 ) -> BacktestRun:
     """Read, split, replay. Raises `BacktestInputError` for anything a person must fix.
 
@@ -105,6 +106,8 @@ def run_backtest(
     config = BacktestConfig(
         confidence=confidence, correction=correction, inputs=inputs, data_end=data_end
     )
+    if not recalibration:
+        config = replace(config, recalibration=None)
     started = time.perf_counter()
     result = replay(history, evaluated, holiday_calendars(), model, config, progress)
     return BacktestRun(
