@@ -13,6 +13,7 @@ business (the API lifespan and the `worker` command both use it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -29,6 +30,31 @@ _JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_
 def create_scheduler() -> AsyncIOScheduler:
     """A scheduler in UTC with the common job defaults; not started."""
     return AsyncIOScheduler(timezone="UTC", job_defaults=_JOB_DEFAULTS)
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, grace_seconds: float = 10.0) -> None:
+    """Stop triggering jobs, let the runs in progress end (cancelled after `grace_seconds`), and
+    return only when none is left.
+
+    APScheduler's `shutdown()` cannot wait for coroutine jobs: it cancels them and returns, so
+    the caller would dispose of the database engine (or end the event loop) under a job still
+    holding a connection, which can hang the loop's shutdown. The running jobs are the asyncio
+    executors' pending futures (APScheduler 3's own bookkeeping; absent: nothing to wait for).
+    """
+    scheduler.pause()
+    running: list[asyncio.Future[Any]] = [
+        future
+        for executor in getattr(scheduler, "_executors", {}).values()
+        for future in getattr(executor, "_pending_futures", ())
+        if not future.done()
+    ]
+    if running:
+        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        if late:
+            log.warning("%d background job(s) still running at shutdown: cancelled", len(late))
+    scheduler.shutdown(wait=False)  # cancels what is left
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 def add_history_refresh(

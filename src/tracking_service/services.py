@@ -43,7 +43,7 @@ from tracking_service.estimator.rules import load_rules
 from tracking_service.history.runtime import HistoryRuntime
 from tracking_service.migrate import upgrade_if_behind
 from tracking_service.notifications import jobs as mail_jobs
-from tracking_service.scheduler import add_history_refresh, create_scheduler
+from tracking_service.scheduler import add_history_refresh, create_scheduler, stop_scheduler
 from tracking_service.settings import Settings
 from tracking_service.tracking.jobs import add_tracking_jobs
 from tracking_service.webhooks.jobs import add_webhook_jobs
@@ -141,5 +141,5 @@ async def open_services(
         services.scheduler = _scheduler(services, run_jobs=run_jobs)
         if services.scheduler is not None:
             services.scheduler.start()
-            stack.callback(services.scheduler.shutdown, wait=False)
+            stack.push_async_callback(stop_scheduler, services.scheduler)
         yield services
