@@ -18,6 +18,7 @@ from tracking_service.estimator.estimate import (
     LaneBasis,
     OptionEstimate,
     delivery_window,
+    history_day,
     processing_day,
 )
 from tracking_service.estimator.history import LaneQuery
@@ -238,6 +239,23 @@ def test_processing_day_without_ready_date_keeps_order_day(us: Estimator) -> Non
     local = datetime(2024, 3, 9, 10, 0, tzinfo=NY)  # a Saturday
     p = processing_day(cal, local, local.time().replace(hour=14))
     assert (p.day, p.reason) == (date(2024, 3, 11), "closed_day")
+
+
+def test_history_day_is_the_order_day_unless_items_hold_it_back(us: Estimator) -> None:
+    """After the cutoff or on a closed day the history is still asked about the order's own
+    day; only items not yet ready move it, to the day they are processed."""
+    cal = us.origin_calendar("nyc-queens")
+    cutoff = datetime(2024, 11, 8, 14, 0).time()
+    friday_evening = datetime(2024, 11, 8, 20, 0, tzinfo=NY)
+    late = processing_day(cal, friday_evening, cutoff)
+    assert late.reason == "after_cutoff" and late.day == date(2024, 11, 11)
+    assert history_day(late, friday_evening) == date(2024, 11, 8)
+    held = processing_day(cal, friday_evening, cutoff, ready_on=date(2024, 12, 14))
+    assert held.reason == "items_ready"
+    assert history_day(held, friday_evening) == date(2024, 12, 16)
+    early = processing_day(cal, friday_evening, cutoff, ready_on=date(2024, 11, 9))
+    assert early.reason == "after_cutoff"  # ready before processing starts: no move
+    assert history_day(early, friday_evening) == date(2024, 11, 8)
 
 
 # --- destinations, options, unavailability ------------------------------------------------

@@ -184,6 +184,25 @@ def processing_day(
     return result
 
 
+def history_day(processing: Processing, order_local: datetime) -> date:
+    """The order's day as the history is asked about it: the local order date, or for an order
+    held back by items not yet ready the day they are processed (the window moves with it)."""
+    return processing.day if processing.reason == "items_ready" else order_local.date()
+
+
+def lane_query(origin: Origin, dest: ResolvedDestination) -> LaneQuery:
+    """The history's lane for an order from `origin` to the resolved destination."""
+    return LaneQuery(
+        origin_country=origin.country,
+        origin_subdivision=origin.subdivision,
+        origin_postal_code=origin.postal_code,
+        dest_country=dest.country,
+        dest_subdivision=dest.subdivision,
+        dest_postal_code=dest.postal_code,
+        origin_id=origin.id,
+    )
+
+
 def ship_date(cal: BusinessCalendar, processing: date, handling_days: int) -> date:
     """The hand-over to the carrier: `handling_days` business days after processing starts."""
     return add_business_days(cal, processing, handling_days)
@@ -407,7 +426,7 @@ class Estimator:
         dest = self.resolve(destination)
         zones_by_id = {z: i for i, z in enumerate(dest.zones)}
         cal = self._origin_cals[origin_rules.id]
-        query = None if history is None else _lane_query(origin_rules, dest)
+        query = None if history is None else lane_query(origin_rules, dest)
 
         estimates: list[OptionEstimate] = []
         unavailable: list[Unavailable] = []
@@ -437,8 +456,8 @@ class Estimator:
             )
             outcome = self._outcome(key)
             if history is not None and query is not None:
-                day = processing.day if processing.reason == "items_ready" else local.date()
                 level = confidence if confidence is not None else option.confidence
+                day = history_day(processing, local)
                 found = history.lookup(option.code, zone, query, day, level)
                 if found is not None and (found[1].transit.records or found[1].handling.records):
                     rules_outcome, (window_key, win), as_of = outcome, found, history.as_of
@@ -607,18 +626,6 @@ def _history_step(
     return (
         " ".join(based.split())
         + f"{data}: {win.confidence:.0%} arrive by {format_day(latest)}{half}"
-    )
-
-
-def _lane_query(origin: Origin, dest: ResolvedDestination) -> LaneQuery:
-    return LaneQuery(
-        origin_country=origin.country,
-        origin_subdivision=origin.subdivision,
-        origin_postal_code=origin.postal_code,
-        dest_country=dest.country,
-        dest_subdivision=dest.subdivision,
-        dest_postal_code=dest.postal_code,
-        origin_id=origin.id,
     )
 
 

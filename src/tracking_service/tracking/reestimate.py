@@ -26,8 +26,8 @@ from tracking_service.estimator.estimate import (
     EstimateInputError,
     Estimator,
     delivery_window,
+    lane_query,
 )
-from tracking_service.estimator.history import LaneQuery
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.estimator.zones import served_zone
 from tracking_service.timezones import zone
@@ -66,15 +66,7 @@ class Reestimates:
         confidence = order["promise_confidence"]
         if not 0 < confidence < 1:
             confidence = option.confidence
-        query = LaneQuery(
-            origin_country=origin.country,
-            origin_subdivision=origin.subdivision,
-            origin_postal_code=origin.postal_code,
-            dest_country=dest.country,
-            dest_subdivision=dest.subdivision,
-            dest_postal_code=dest.postal_code,
-            origin_id=origin.id,
-        )
+        query = lane_query(origin, dest)
         history = self.history()
         # the window depends on the instants only through their local days (the hand-off's
         # at the origin, the scan's at the destination): parcels of one lane share it

@@ -48,9 +48,10 @@ from tracking_service.estimator.estimate import (
     Estimator,
     Item,
     OptionEstimate,
+    history_day,
+    lane_query,
     processing_day,
 )
-from tracking_service.estimator.history import LaneQuery
 from tracking_service.estimator.option_history import OptionHistories
 from tracking_service.models.tracking import (
     Order,
@@ -282,16 +283,8 @@ def _ledger(
     processing = processing_day(
         estimator.origin_calendar(origin.id), local, option.cutoff or origin.cutoff, ready_on
     )
-    day = processing.day if processing.reason == "items_ready" else local.date()
-    query = LaneQuery(
-        origin_country=origin.country,
-        origin_subdivision=origin.subdivision,
-        origin_postal_code=origin.postal_code,
-        dest_country=dest.country,
-        dest_subdivision=dest.subdivision,
-        dest_postal_code=dest.postal_code,
-        origin_id=origin.id,
-    )
+    query = lane_query(origin, dest)
+    day = history_day(processing, local)
     found = history.promise_distribution(option.code, estimate.zone, query, day)
     distribution = None if found is None else stored_distribution(*found)
     level = history.level(option.code, estimate.confidence) if estimate.basis == "history" else None
