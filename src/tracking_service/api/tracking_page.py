@@ -38,10 +38,8 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from importlib import resources
 from typing import Annotated, Literal
 
-import jinja2
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
@@ -52,6 +50,7 @@ from tracking_service.api.deps import services_of
 from tracking_service.api.problems import problem_response, problem_responses
 from tracking_service.api.rate_limit import RateLimiter
 from tracking_service.api.tracking_schemas import OrderStatus, ShipmentStatus
+from tracking_service.pages import PAGE_TEMPLATES, stylesheet
 from tracking_service.services import Services
 from tracking_service.settings import Settings
 from tracking_service.tracking import public_text
@@ -70,21 +69,10 @@ NOT_FOUND_DETAIL = "No tracking page has this token: check that the link is comp
 
 # --- templates and the stylesheet -------------------------------------------------------------
 
-_TEMPLATES = resources.files("tracking_service") / "templates"
-CSS = (_TEMPLATES / "tracking.css").read_text("utf-8")
-CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("tracking_service", "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-    undefined=jinja2.StrictUndefined,
-)
-_PAGE = _env.get_template("tracking_page.html")
+CSS, CSS_HASH = stylesheet("tracking.css")
+_PAGE = PAGE_TEMPLATES.get_template("tracking_page.html")
 _CSS_MARKUP = Markup(CSS)
-_MESSAGE = _env.get_template("tracking_message.html")
+_MESSAGE = PAGE_TEMPLATES.get_template("tracking_message.html")
 
 _COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",

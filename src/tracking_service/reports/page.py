@@ -9,32 +9,18 @@ file written by the command, where it has nowhere to go).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from importlib import resources
 
-import jinja2
 from markupsafe import Markup
 
 from tracking_service.estimator.bootstrap import Interval
+from tracking_service.pages import PAGE_TEMPLATES, stylesheet
 from tracking_service.reports import svg
 from tracking_service.reports.figures import GROUP_BY, GroupFigures, PromiseReport
 
-_TEMPLATES = resources.files("tracking_service") / "templates" / "reports"
-CSS = (_TEMPLATES / "reports.css").read_text("utf-8")
-CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("tracking_service", "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-    undefined=jinja2.StrictUndefined,
-)
-_PAGE = _env.get_template("reports/promises.html")
+CSS, CSS_HASH = stylesheet("reports/reports.css")
+_PAGE = PAGE_TEMPLATES.get_template("reports/promises.html")
 
 GROUP_LABELS = {
     "lane": "Lane",
