@@ -16,8 +16,6 @@ without credentials the browser gets the 401 challenge. Screenshots go to
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,15 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from reports.seed import add_history
 
-from browser.test_tracking_page_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    SCREENSHOTS,
-    _browser_or_skip,
-)
+from browser.helpers import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, browser_or_skip, serve
 from tracking_service.app import create_app
 from tracking_service.clock import FixedClock
 from tracking_service.db import create_engine
@@ -70,7 +62,7 @@ async def _seed(database_url: str) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app under uvicorn on a free 127.0.0.1 port, in a thread, on the seeded database."""
-    _browser_or_skip()
+    browser_or_skip()
     database_url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'report.db'}"
     asyncio.run(asyncio.wait_for(_seed(database_url), timeout=120))
     settings = Settings(
@@ -81,21 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         log_level="warning",
     )
     app = create_app(settings, clock=FixedClock(NOW))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(300):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "uvicorn did not start"
-        base = f"http://127.0.0.1:{port}"
+    with serve(app) as base:
         answer = httpx.get(
             base + PAGE.replace("/reports/", "/v1/reports/"),
             headers={"Authorization": f"Bearer {KEY}"},
@@ -103,10 +81,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
         assert answer.status_code == 200, answer.text
         yield Served(base, answer.json()["total"]["on_time_share"]["value"])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 _MEASURE = """() => {

@@ -24,17 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
-import os
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from api.test_tracking_page import (  # the HTTP tests' scenarios, reused as they are
     NOW,
     PERSONAL,
@@ -46,49 +41,15 @@ from api.test_tracking_page import (  # the HTTP tests' scenarios, reused as the
     split,
 )
 
+from browser.helpers import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, browser_or_skip, serve
 from tracking_service.app import create_app
 from tracking_service.clock import FixedClock
 from tracking_service.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    # What Chromium needs on a machine with a closed network; Playwright adds `--headless`
-    # and a fresh temporary `--user-data-dir` for every launch itself.
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 SCENARIOS = ("delivered", "delayed", "exception", "two_parcels")
 WIDTHS = (360, 1280)
 LOCALES = ("en", "pt-BR")
 SCRIPTING = (True, False)
-
-
-def _browser_or_skip() -> None:
-    """Skip (or fail under CI) when there is no browser or no Playwright to drive it."""
-    reason = None
-    if not os.access(CHROMIUM, os.X_OK):
-        reason = (
-            f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (`make test` does "
-            "so as root), or set CHROMIUM to a Chromium binary"
-        )
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            reason = "Playwright is not installed: pip install -e '.[dev]'"
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set, so the browser tests must run: {reason}")
-    pytest.skip(reason)
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -116,7 +77,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app under uvicorn on a free 127.0.0.1 port, in a thread, on the seeded database."""
-    _browser_or_skip()
+    browser_or_skip()
     database_url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'pages.db'}"
     # Should anything here stop answering, the stacks are printed after 4 minutes.
     faulthandler.dump_traceback_later(240)
@@ -135,25 +96,8 @@ def _serve(database_url: str) -> Iterator[Served]:
         log_level="warning",
     )
     app = create_app(settings, clock=FixedClock(NOW))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(300):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "uvicorn did not start"
-        yield Served(f"http://127.0.0.1:{port}", tokens)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(app) as base_url:
+        yield Served(base_url, tokens)
 
 
 # --- the browser --------------------------------------------------------------------------------
