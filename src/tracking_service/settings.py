@@ -369,9 +369,9 @@ class Settings(BaseSettings):
         "private or link-local (comma-separated or a JSON list, e.g. 127.0.0.1,10.1.0.0/16)",
     )
 
-    @field_validator("webhook_allow_hosts", mode="before")
+    @field_validator("webhook_allow_hosts", "mail_kinds", mode="before")
     @classmethod
-    def _host_list(cls, value: object) -> object:
+    def _comma_or_json_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -494,16 +494,6 @@ class Settings(BaseSettings):
         "receives as a .eml file",
     )
 
-    @field_validator("mail_kinds", mode="before")
-    @classmethod
-    def _kind_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
-
     @field_validator("mail_kinds")
     @classmethod
     def _known_kinds(cls, value: list[str]) -> list[str]:
@@ -511,13 +501,6 @@ class Settings(BaseSettings):
         unknown = [k for k in value if k not in known]
         if unknown:
             raise ValueError(f"unknown kinds {unknown}; known: {', '.join(known)}")
-        return value
-
-    @field_validator("mail_retry_seconds")
-    @classmethod
-    def _non_negative_mail_delays(cls, value: list[float]) -> list[float]:
-        if any(not d >= 0 for d in value):
-            raise ValueError("delays must be 0 or more seconds")
         return value
 
     # Reports and the promise's recalibration (reports/, estimator/history/recalibration).
@@ -532,7 +515,7 @@ class Settings(BaseSettings):
         "the outcomes of recent promises (open and closed), recomputed with the history",
     )
 
-    @field_validator("webhook_retry_seconds")
+    @field_validator("webhook_retry_seconds", "mail_retry_seconds")
     @classmethod
     def _non_negative_delays(cls, value: list[float]) -> list[float]:
         if any(not d >= 0 for d in value):
